@@ -1,0 +1,83 @@
+"""The Litestar pieces every service is built from, so all three have the same edges."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from litestar import Litestar
+from litestar.openapi import OpenAPIConfig
+from litestar.openapi.plugins import JsonRenderPlugin
+from litestar.types import ASGIApp, ControllerRouterHandler, ExceptionHandlersMap, Message, Receive, Scope, Send
+
+from kit.logs import RequestContextMiddleware
+from kit.observability import HTTP_LATENCY, HTTP_REQUESTS, ReadinessCheck, observability_handlers
+from kit.problems import exception_handlers
+
+MAX_BODY_BYTES = 64 * 1024
+
+
+class MetricsMiddleware:
+    def __init__(self, app: ASGIApp, service: str) -> None:
+        self.app = app
+        self.service = service
+        self.latency = HTTP_LATENCY.labels(service)
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = time.perf_counter()
+        status = 500
+
+        async def capture(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+            await send(message)
+
+        try:
+            await self.app(scope, receive, capture)
+        finally:
+            self.latency.observe(time.perf_counter() - started)
+            HTTP_REQUESTS.labels(self.service, scope["method"], str(status)).inc()
+
+
+class ServedApp:
+    """The Litestar app with request context and metrics outside its own stack, so 404s and
+    errors raised before routing carry a request id and are counted too."""
+
+    def __init__(self, app: Litestar, service: str) -> None:
+        self.litestar = app
+        self.service = service
+        self._asgi = RequestContextMiddleware(MetricsMiddleware(app, service))
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        await self._asgi(scope, receive, send)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.litestar, name)
+
+
+def build_app(
+    *,
+    service: str,
+    title: str,
+    route_handlers: Sequence[ControllerRouterHandler],
+    readiness: Mapping[str, ReadinessCheck],
+    extra_exception_handlers: ExceptionHandlersMap | None = None,
+    **litestar_kwargs: Any,
+) -> ServedApp:
+    handlers = exception_handlers()
+    handlers.update(extra_exception_handlers or {})
+    app = Litestar(
+        route_handlers=[*route_handlers, *observability_handlers(service, readiness)],
+        exception_handlers=handlers,
+        request_max_body_size=MAX_BODY_BYTES,
+        openapi_config=OpenAPIConfig(
+            title=title, version="1.0.0", path="/schema", render_plugins=[JsonRenderPlugin()]
+        ),
+        **litestar_kwargs,
+    )
+    return ServedApp(app, service)

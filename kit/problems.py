@@ -1,0 +1,159 @@
+"""RFC 9457 problem details: the one shape of every error response."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from http import HTTPStatus
+from typing import Any
+
+import structlog
+from litestar import Request, Response
+from litestar.exceptions import (
+    HTTPException,
+    NotAuthorizedException,
+    NotFoundException,
+    PermissionDeniedException,
+    ValidationException,
+)
+from litestar.types import ExceptionHandlersMap
+
+PROBLEM_JSON = "application/problem+json"
+log = structlog.get_logger("problems")
+
+# The codes a bare HTTP status maps to when the framework (not our code) raised it.
+_STATUS_CODES = {
+    400: "malformed_request",
+    401: "token_missing",
+    403: "forbidden",
+    404: "not_found",
+    405: "method_not_allowed",
+    413: "payload_too_large",
+    415: "malformed_request",
+    429: "rate_limited",
+}
+
+
+class ProblemError(Exception):
+    """An error the client caused or must hear about, with a stable machine-readable code."""
+
+    def __init__(
+        self,
+        status: int,
+        code: str,
+        detail: str,
+        *,
+        headers: Mapping[str, str] | None = None,
+        extra: Mapping[str, Any] | None = None,
+    ) -> None:
+        super().__init__(detail)
+        self.status = status
+        self.code = code
+        self.detail = detail
+        self.headers = dict(headers or {})
+        self.extra = dict(extra or {})
+
+
+class FieldError(ProblemError):
+    """422 with the field errors of the contract."""
+
+    def __init__(self, field: str, message: str, code: str = "validation_error") -> None:
+        super().__init__(
+            422, code, message, extra={"errors": [{"field": field, "message": message}]}
+        )
+
+
+def problem_response(
+    status: int,
+    code: str,
+    detail: str,
+    *,
+    headers: Mapping[str, str] | None = None,
+    extra: Mapping[str, Any] | None = None,
+) -> Response[dict[str, Any]]:
+    body: dict[str, Any] = {
+        "type": "about:blank",
+        "title": HTTPStatus(status).phrase,
+        "status": status,
+        "detail": detail,
+        "code": code,
+    }
+    if extra:
+        body.update(extra)
+    return Response(
+        content=body,
+        status_code=status,
+        media_type=PROBLEM_JSON,
+        headers=dict(headers or {}),
+    )
+
+
+def _on_problem(_: Request[Any, Any, Any], exc: ProblemError) -> Response[dict[str, Any]]:
+    return problem_response(exc.status, exc.code, exc.detail, headers=exc.headers, extra=exc.extra)
+
+
+def _field_name(key: object) -> str:
+    return str(key) if key not in (None, "") else "body"
+
+
+def _on_validation(
+    _: Request[Any, Any, Any], exc: ValidationException
+) -> Response[dict[str, Any]]:
+    errors: Sequence[Any] = exc.extra if isinstance(exc.extra, list) else []
+    fields = [
+        {"field": _field_name(item.get("key")), "message": str(item.get("message", "invalid"))}
+        for item in errors
+        if isinstance(item, dict)
+    ]
+    if not fields and "JSON" in (exc.detail or ""):
+        return problem_response(400, "malformed_request", "the request body is not valid JSON")
+    if not fields:
+        fields = [{"field": "body", "message": "invalid request"}]
+    return problem_response(422, "validation_error", "the request is invalid", extra={"errors": fields})
+
+
+def _on_http(_: Request[Any, Any, Any], exc: HTTPException) -> Response[dict[str, Any]]:
+    status = exc.status_code
+    if status >= 500:
+        log.error("http_exception", status=status, error=type(exc).__name__)
+        return problem_response(status, "internal_error", "the service could not answer")
+    code = _STATUS_CODES.get(status, "malformed_request")
+    detail = {
+        400: "the request is malformed",
+        404: "not found",
+        405: "method not allowed",
+        413: "the request body is too large",
+    }.get(status, HTTPStatus(status).phrase.lower())
+    return problem_response(status, code, detail, headers=exc.headers or None)
+
+
+def _on_unexpected(_: Request[Any, Any, Any], exc: Exception) -> Response[dict[str, Any]]:
+    # Logged with the exception type only: messages of driver errors can carry SQL or values.
+    log.error("unhandled_exception", error=type(exc).__name__, exc_info=exc)
+    return problem_response(500, "internal_error", "the service could not answer")
+
+
+def exception_handlers() -> ExceptionHandlersMap:
+    return {
+        ProblemError: _on_problem,
+        ValidationException: _on_validation,
+        NotFoundException: _on_http,
+        NotAuthorizedException: _on_http,
+        PermissionDeniedException: _on_http,
+        HTTPException: _on_http,
+        Exception: _on_unexpected,
+    }
+
+
+def _on_dependency_down(_: Request[Any, Any, Any], exc: Exception) -> Response[dict[str, Any]]:
+    log.warning("dependency_unavailable", error=type(exc).__name__)
+    return problem_response(
+        503,
+        "upstream_unavailable",
+        "a storage dependency is unavailable, try again shortly",
+        headers={"Retry-After": "2"},
+    )
+
+
+def dependency_down_handlers(*exception_types: type[Exception]) -> ExceptionHandlersMap:
+    """503 `upstream_unavailable` for the exceptions a service's storage raises when it is down."""
+    return {exc_type: _on_dependency_down for exc_type in exception_types}

@@ -1,0 +1,29 @@
+"""Serving an app factory with the ASGI server chosen by measurement (see README)."""
+
+from __future__ import annotations
+
+import os
+
+
+def serve(factory: str, host: str, port: int) -> None:
+    """Run `factory` ("module:function") on host:port; `ASGI_SERVER` picks the server."""
+    server = os.environ.get("ASGI_SERVER", "uvicorn")
+    if server == "granian":
+        from granian import Granian
+
+        Granian(factory, address=host, port=port, interface="asgi", factory=True).serve()
+        return
+    import uvicorn
+
+    uvicorn.run(
+        factory,
+        factory=True,
+        host=host,
+        port=port,
+        loop="uvloop",
+        http="httptools",
+        access_log=False,
+        log_config=None,
+        lifespan="on",
+        timeout_graceful_shutdown=10,
+    )

@@ -1,0 +1,226 @@
+"""Real servers for tests: throwaway PostgreSQL databases, Redis key prefixes, service processes.
+
+Outside CI a server that cannot be reached skips its tests loudly; with CI=true it fails them.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import secrets
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import httpx
+import pytest
+
+PG_ADMIN_DSN = os.environ.get("TEST_PG_DSN", "postgresql://postgres@127.0.0.1:5432/postgres")
+REDIS_URL = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
+ROOT = Path(__file__).resolve().parent.parent
+IN_CI = os.environ.get("CI", "").lower() == "true"
+
+
+def unavailable(reason: str) -> None:
+    """Skip loudly, or fail in CI where every server must be there."""
+    if IN_CI:
+        pytest.fail(f"required server unavailable in CI: {reason}")
+    print(f"\n*** SKIPPING: {reason} ***", file=sys.stderr)
+    pytest.skip(f"SERVER UNAVAILABLE: {reason}")
+
+
+def wait_until(condition: Callable[[], bool], *, timeout: float, what: str, every: float = 0.02) -> None:
+    """Poll `condition` until true or fail after `timeout` seconds naming `what`."""
+    deadline = time.monotonic() + timeout
+    while True:
+        if condition():
+            return
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout}s waiting for {what}")
+        time.sleep(every)
+
+
+async def async_wait_until(
+    condition: Callable[[], object], *, timeout: float, what: str, every: float = 0.02
+) -> None:
+    deadline = time.monotonic() + timeout
+    while True:
+        result = condition()
+        if asyncio.iscoroutine(result):
+            result = await result
+        if result:
+            return
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout}s waiting for {what}")
+        await asyncio.sleep(every)
+
+
+# --- PostgreSQL -------------------------------------------------------------------------------
+
+
+async def _admin(sql: str) -> None:
+    import asyncpg
+
+    conn = await asyncpg.connect(PG_ADMIN_DSN, timeout=3)
+    try:
+        await conn.execute(sql)
+    finally:
+        await conn.close()
+
+
+@contextlib.contextmanager
+def fresh_postgres_database(label: str) -> Iterator[str]:
+    """Create an empty database, yield its SQLAlchemy URL, drop it afterwards."""
+    name = f"t_{label}_{secrets.token_hex(4)}"
+    try:
+        asyncio.run(_admin(f'CREATE DATABASE "{name}"'))
+    except (OSError, asyncio.TimeoutError, Exception) as error:  # noqa: BLE001 - any failure to reach it
+        unavailable(f"PostgreSQL at {PG_ADMIN_DSN}: {type(error).__name__}: {error}")
+    base = PG_ADMIN_DSN.rsplit("/", 1)[0].replace("postgresql://", "postgresql+asyncpg://")
+    try:
+        yield f"{base}/{name}"
+    finally:
+        with contextlib.suppress(Exception):
+            asyncio.run(_admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+
+
+# --- Redis ------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class RedisSpace:
+    url: str
+    prefix: str
+
+
+@contextlib.contextmanager
+def fresh_redis_prefix(label: str) -> Iterator[RedisSpace]:
+    """A key prefix of our own on the shared Redis; every key under it is deleted afterwards."""
+    import redis
+
+    client = redis.Redis.from_url(REDIS_URL, socket_timeout=2, socket_connect_timeout=2)
+    try:
+        client.ping()
+    except redis.RedisError as error:
+        unavailable(f"Redis at {REDIS_URL}: {error}")
+    prefix = f"t:{label}:{secrets.token_hex(4)}:"
+    try:
+        yield RedisSpace(REDIS_URL, prefix)
+    finally:
+        with contextlib.suppress(redis.RedisError):
+            keys = list(client.scan_iter(match=f"{prefix}*", count=1000))
+            if keys:
+                client.delete(*keys)
+        client.close()
+
+
+# --- Processes --------------------------------------------------------------------------------
+
+
+def free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@dataclass
+class ServiceProcess:
+    """One service (`python -m <module> serve`) on a loopback port, with its log in a file."""
+
+    module: str
+    env: Mapping[str, str]
+    workdir: Path
+    port: int = field(default_factory=free_port)
+    name: str = ""
+    proc: subprocess.Popen[bytes] | None = None
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    @property
+    def log_path(self) -> Path:
+        return self.workdir / f"{self.name or self.module}-{self.port}.log"
+
+    def start(self, *, ready_timeout: float = 30.0, wait: bool = True) -> ServiceProcess:
+        prefix = self.module.split("_")[0].upper() if self.module != "gateway" else "GATEWAY"
+        env = {
+            **os.environ,
+            f"{prefix}_HOST": "127.0.0.1",
+            f"{prefix}_PORT": str(self.port),
+            "PYTHONUNBUFFERED": "1",
+            **self.env,
+        }
+        self.workdir.mkdir(parents=True, exist_ok=True)
+        log = self.log_path.open("ab")
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", self.module, "serve"],
+            cwd=self.workdir,
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+        log.close()
+        if wait:
+            self.wait_ready(ready_timeout)
+        return self
+
+    def wait_ready(self, timeout: float = 30.0) -> None:
+        def ready() -> bool:
+            if self.proc is not None and self.proc.poll() is not None:
+                raise AssertionError(
+                    f"{self.module} exited with {self.proc.returncode}:\n{self.log_tail()}"
+                )
+            try:
+                return httpx.get(f"{self.url}/health/live", timeout=1).status_code == 200
+            except httpx.HTTPError:
+                return False
+
+        wait_until(ready, timeout=timeout, what=f"{self.module} on port {self.port} to be live")
+
+    def log_tail(self, lines: int = 40) -> str:
+        try:
+            return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
+        except OSError:
+            return "(no log)"
+
+    def log_text(self) -> str:
+        try:
+            return self.log_path.read_text(errors="replace")
+        except OSError:
+            return ""
+
+    def kill(self, sig: int = signal.SIGKILL) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            os.killpg(self.proc.pid, sig)
+            self.proc.wait(timeout=15)
+
+    def stop(self) -> None:
+        if self.proc is None or self.proc.poll() is not None:
+            return
+        os.killpg(self.proc.pid, signal.SIGTERM)
+        try:
+            self.proc.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            os.killpg(self.proc.pid, signal.SIGKILL)
+            self.proc.wait(timeout=5)
+
+
+def run_cli(module: str, *args: str, env: Mapping[str, str], cwd: Path, timeout: float = 60) -> subprocess.CompletedProcess[str]:
+    """Run `python -m module args…` to completion (migrations, key rotation, config checks)."""
+    return subprocess.run(
+        [sys.executable, "-m", module, *args],
+        cwd=cwd,
+        env={**os.environ, **env},
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+    )
