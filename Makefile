@@ -1,4 +1,6 @@
 # Two commands a newcomer needs: `make run` and `make test`. Both build .venv when missing.
+# The packages run from this checkout (PYTHONPATH), so there is no install step to go stale.
+export PYTHONPATH := $(CURDIR)
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
@@ -9,7 +11,6 @@ STAMP := $(VENV)/.installed
 $(STAMP): requirements-dev.lock pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check -r requirements-dev.lock
-	$(BIN)/python -m pip install --quiet --disable-pip-version-check --no-deps --no-build-isolation -e .
 	@touch $(STAMP)
 
 run: $(STAMP)

@@ -155,6 +155,7 @@ class ServiceProcess:
             f"{prefix}_HOST": "127.0.0.1",
             f"{prefix}_PORT": str(self.port),
             "PYTHONUNBUFFERED": "1",
+            "PYTHONPATH": str(ROOT),
             **self.env,
         }
         self.workdir.mkdir(parents=True, exist_ok=True)
@@ -218,7 +219,7 @@ def run_cli(module: str, *args: str, env: Mapping[str, str], cwd: Path, timeout:
     return subprocess.run(
         [sys.executable, "-m", module, *args],
         cwd=cwd,
-        env={**os.environ, **env},
+        env={**os.environ, "PYTHONPATH": str(ROOT), **env},
         capture_output=True,
         text=True,
         timeout=timeout,
