@@ -1,0 +1,1 @@
+"""The auth service: identities, passwords, signing keys, access tokens, refresh sessions."""

@@ -1,0 +1,1 @@
+"""Signing keys: the encrypted key ring, its rotation schedule and the public JWKS."""

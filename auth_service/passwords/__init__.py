@@ -1,0 +1,1 @@
+"""Password hashing (Argon2id, bounded worker pool) and the password policy."""

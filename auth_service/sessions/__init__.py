@@ -1,0 +1,1 @@
+"""Refresh sessions: rotation, reuse detection, logout, session management."""

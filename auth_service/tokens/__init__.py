@@ -1,0 +1,1 @@
+"""Access tokens: issuing them and checking the bearer of a request."""

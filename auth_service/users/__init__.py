@@ -1,0 +1,1 @@
+"""Accounts: registration, login, the current user, password change."""

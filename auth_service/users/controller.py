@@ -1,0 +1,80 @@
+from __future__ import annotations
+
+from typing import Any
+
+from litestar import Controller, Request, Response, get, post
+from litestar.params import Body
+
+from auth_service.config import Settings
+from auth_service.sessions.service import ClientInfo, SignedIn
+from auth_service.tokens.bearer import AccessClaims
+from auth_service.tokens.responses import cookie_mode, token_response
+from auth_service.users.schemas import Credentials, Me, PasswordChange
+from auth_service.users.service import AccountService
+from kit.clients import client_info
+
+
+class AccountController(Controller):
+    path = "/auth"
+    tags = ["accounts"]  # noqa: RUF012
+
+    @post("/register", status_code=201)
+    async def register(
+        self,
+        request: Request[Any, Any, Any],
+        data: Credentials,
+        accounts: AccountService,
+        settings: Settings,
+    ) -> Response[dict[str, Any]]:
+        signed_in = await accounts.register(data.email, data.password, _client(request))
+        return _respond(request, signed_in, settings, status_code=201)
+
+    @post("/login", status_code=200)
+    async def login(
+        self,
+        request: Request[Any, Any, Any],
+        data: Credentials,
+        accounts: AccountService,
+        settings: Settings,
+    ) -> Response[dict[str, Any]]:
+        signed_in = await accounts.login(data.email, data.password, _client(request))
+        return _respond(request, signed_in, settings)
+
+    @get("/me")
+    async def me(self, claims: AccessClaims, accounts: AccountService) -> Me:
+        user = await accounts.get(claims.sub)
+        return Me(id=str(user.id), email=user.email, created_at=user.created_at)
+
+    @post("/password", status_code=204)
+    async def change_password(
+        self,
+        claims: AccessClaims,
+        accounts: AccountService,
+        data: PasswordChange = Body(),  # noqa: B008
+    ) -> None:
+        await accounts.change_password(
+            claims.sub, claims.sid, data.current_password, data.new_password
+        )
+
+
+def _client(request: Request[Any, Any, Any]) -> ClientInfo:
+    user_agent, ip = client_info(request)
+    return ClientInfo(user_agent=user_agent, ip=ip)
+
+
+def _respond(
+    request: Request[Any, Any, Any],
+    signed_in: SignedIn,
+    settings: Settings,
+    *,
+    status_code: int = 200,
+) -> Response[dict[str, Any]]:
+    return token_response(
+        access=signed_in.access,
+        refresh=signed_in.refresh,
+        email=signed_in.email,
+        now=signed_in.refresh.session.last_used_at,
+        cookie=cookie_mode(request),
+        cookie_secure=settings.cookie_secure,
+        status_code=status_code,
+    )

@@ -1,0 +1,15 @@
+from __future__ import annotations
+
+from advanced_alchemy.mixins import AuditColumns, UUIDv7PrimaryKey
+from sqlalchemy import String
+from sqlalchemy.orm import Mapped, mapped_column
+
+from auth_service.database import Base
+
+
+class User(UUIDv7PrimaryKey, AuditColumns, Base):
+    __tablename__ = "users"
+
+    # Stored normalised (trimmed, lower-cased), so the unique index is case-insensitive.
+    email: Mapped[str] = mapped_column(String(320), unique=True, index=False)
+    password_hash: Mapped[str] = mapped_column(String(255))

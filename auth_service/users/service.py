@@ -1,0 +1,148 @@
+"""Account rules: who may register, who is who at login, and how a password changes."""
+
+from __future__ import annotations
+
+import time
+import uuid
+from collections.abc import Callable
+
+import structlog
+from limits import parse_many
+from limits.aio.strategies import MovingWindowRateLimiter
+from prometheus_client import Counter
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from auth_service.passwords.hashing import PasswordHashing
+from auth_service.passwords.policy import check_password, normalise
+from auth_service.sessions.service import ClientInfo, SessionService, SignedIn
+from auth_service.users.email import normalise_email
+from auth_service.users.models import User
+from auth_service.users.repository import UserRepository
+from kit.problems import FieldError, ProblemError
+
+LOGINS = Counter("auth_logins_total", "Login attempts by result", ["result"])
+REGISTRATIONS = Counter("auth_registrations_total", "Registrations by result", ["result"])
+log = structlog.get_logger("accounts")
+
+INVALID_CREDENTIALS = ProblemError(401, "invalid_credentials", "email or password is incorrect")
+
+
+class AccountService:
+    def __init__(
+        self,
+        sessions: async_sessionmaker[AsyncSession],
+        passwords: PasswordHashing,
+        session_service: SessionService,
+        login_limiter: MovingWindowRateLimiter,
+        *,
+        login_failure_limit: str,
+        now: Callable[[], float] = time.time,
+    ) -> None:
+        self._sessions = sessions
+        self._passwords = passwords
+        self._session_service = session_service
+        self._limiter = login_limiter
+        self._failure_limit = parse_many(login_failure_limit)
+        self._now = now
+
+    async def register(self, email: str, password: str, client: ClientInfo) -> SignedIn:
+        address = normalise_email(email)
+        secret = check_password("password", password, context=(address,))
+        password_hash = await self._passwords.hash(secret)
+        try:
+            async with self._sessions() as session, session.begin():
+                user = await UserRepository(session=session).add(
+                    User(email=address, password_hash=password_hash)
+                )
+        except IntegrityError:
+            REGISTRATIONS.labels("email_taken").inc()
+            raise ProblemError(409, "email_taken", "this email cannot be registered") from None
+        REGISTRATIONS.labels("created").inc()
+        log.info("user_registered", user_id=str(user.id))
+        return await self._session_service.start(
+            user_id=str(user.id), email=user.email, client=client
+        )
+
+    async def login(self, email: str, password: str, client: ClientInfo) -> SignedIn:
+        # A malformed email cannot belong to anyone: same answer as a wrong password, and the
+        # same cost (a dummy verify), so the body, status and timing say nothing.
+        try:
+            address = normalise_email(email)
+        except FieldError:
+            address = email.strip().lower()[:320]
+        await self._refuse_if_locked(address)
+        user = await self._find(address)
+        secret = normalise(password)[:1024]
+        matched = await self._passwords.verify(user.password_hash if user else None, secret)
+        if user is None or not matched:
+            await self._count_failure(address)
+            LOGINS.labels("invalid_credentials").inc()
+            raise INVALID_CREDENTIALS
+        if self._passwords.needs_rehash(user.password_hash):
+            await self._store_hash(user.id, await self._passwords.hash(secret))
+        LOGINS.labels("success").inc()
+        return await self._session_service.start(
+            user_id=str(user.id), email=user.email, client=client
+        )
+
+    async def change_password(
+        self, user_id: str, session_id: str, current: str, new: str
+    ) -> None:
+        user = await self.get(user_id)
+        if not await self._passwords.verify(user.password_hash, normalise(current)[:1024]):
+            raise ProblemError(401, "invalid_credentials", "the current password is incorrect")
+        secret = check_password("new_password", new, context=(user.email,))
+        await self._store_hash(user.id, await self._passwords.hash(secret))
+        await self._session_service.end_other_sessions(user_id=user_id, keep_session_id=session_id)
+        log.info("password_changed", user_id=user_id)
+
+    async def get(self, user_id: str) -> User:
+        try:
+            key = uuid.UUID(user_id)
+        except ValueError:
+            raise ProblemError(401, "token_invalid", "the token's subject is unknown") from None
+        async with self._sessions() as session:
+            user = await UserRepository(session=session).get_one_or_none(id=key)
+        if user is None:
+            raise ProblemError(401, "token_invalid", "the token's subject is unknown")
+        return user
+
+    async def email_of(self, user_id: str) -> str | None:
+        try:
+            return (await self.get(user_id)).email
+        except ProblemError:
+            return None
+
+    async def _find(self, address: str) -> User | None:
+        async with self._sessions() as session:
+            return await UserRepository(session=session).get_one_or_none(email=address)
+
+    async def _store_hash(self, user_id: uuid.UUID, password_hash: str) -> None:
+        async with self._sessions() as session, session.begin():
+            repository = UserRepository(session=session)
+            user = await repository.get(user_id)
+            user.password_hash = password_hash
+            await repository.update(user)
+
+    def _lockout_key(self, address: str) -> str:
+        return f"login-failures:{address}"
+
+    async def _refuse_if_locked(self, address: str) -> None:
+        key = self._lockout_key(address)
+        for item in self._failure_limit:
+            if not await self._limiter.test(item, key):
+                reset_at, _ = await self._limiter.get_window_stats(item, key)
+                retry_after = max(1, int(reset_at - time.time()) + 1)
+                LOGINS.labels("locked").inc()
+                raise ProblemError(
+                    429,
+                    "rate_limited",
+                    "too many failed logins for this account, try again later",
+                    headers={"Retry-After": str(retry_after)},
+                )
+
+    async def _count_failure(self, address: str) -> None:
+        key = self._lockout_key(address)
+        for item in self._failure_limit:
+            await self._limiter.hit(item, key)

@@ -1,0 +1,43 @@
+"""Who is calling: the client address behind a trusted proxy (the gateway) and the user agent."""
+
+from __future__ import annotations
+
+import ipaddress
+import os
+from functools import lru_cache
+from typing import Any
+
+from litestar import Request
+
+MAX_USER_AGENT = 256
+
+
+@lru_cache(maxsize=1)
+def trusted_proxies() -> frozenset[str]:
+    """Peers whose X-Forwarded-For is believed: `TRUSTED_PROXIES`, loopback by default."""
+    raw = os.environ.get("TRUSTED_PROXIES", "127.0.0.1,::1")
+    return frozenset(item.strip() for item in raw.split(",") if item.strip())
+
+
+def _valid_ip(value: str) -> str | None:
+    try:
+        return str(ipaddress.ip_address(value.strip()))
+    except ValueError:
+        return None
+
+
+def client_address(request: Request[Any, Any, Any]) -> str:
+    peer = request.client.host if request.client else ""
+    if peer in trusted_proxies():
+        forwarded = request.headers.get("x-forwarded-for", "")
+        # The proxy appends the address it saw; the last entry is the one it vouches for.
+        hops = [hop for hop in forwarded.split(",") if hop.strip()]
+        if hops and (address := _valid_ip(hops[-1])):
+            return address
+    return peer
+
+
+def client_info(request: Request[Any, Any, Any]) -> tuple[str, str]:
+    """(user agent, client address) as a session records them."""
+    user_agent = request.headers.get("user-agent", "")[:MAX_USER_AGENT]
+    return user_agent, client_address(request)

@@ -1,0 +1,108 @@
+"""SQL engines and migrations for the services that own a database (auth, todo).
+
+SQLite is the embedded default, so it gets what a server database gives for free: WAL, a busy
+timeout and write transactions that take the lock up front (BEGIN IMMEDIATE) — otherwise two
+concurrent read-then-write transactions deadlock and one fails with "database is locked".
+"""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+from typing import Any
+
+from alembic import command, context
+from alembic.config import Config
+from sqlalchemy import MetaData, event, make_url, pool
+from sqlalchemy.engine import Connection
+from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async_engine
+from sqlalchemy.ext.asyncio import AsyncSession as AsyncSession
+
+SQLITE_BUSY_TIMEOUT_MS = 30_000
+
+
+def is_sqlite(url: str) -> bool:
+    return url.startswith("sqlite")
+
+
+def _prepare_sqlite_file(url: str) -> None:
+    database = make_url(url).database
+    if database and database != ":memory:":
+        Path(database).parent.mkdir(parents=True, exist_ok=True)
+
+
+def create_engine(url: str, *, for_migrations: bool = False) -> AsyncEngine:
+    if is_sqlite(url):
+        _prepare_sqlite_file(url)
+        engine = create_async_engine(url, connect_args={"timeout": SQLITE_BUSY_TIMEOUT_MS / 1000})
+        _make_sqlite_transactional(engine)
+        return engine
+    options: dict[str, Any] = {
+        "pool_size": 10,
+        "max_overflow": 20,
+        "pool_timeout": 5,
+        "pool_recycle": 1800,
+        "connect_args": {"timeout": 5, "command_timeout": 15},
+    }
+    if for_migrations:
+        options = {"poolclass": pool.NullPool}
+    return create_async_engine(url, **options)
+
+
+def _make_sqlite_transactional(engine: AsyncEngine) -> None:
+    @event.listens_for(engine.sync_engine, "connect")
+    def on_connect(dbapi_connection: Any, _record: Any) -> None:
+        # Take transaction control away from the driver so that "begin" below is the only BEGIN.
+        dbapi_connection.isolation_level = None
+        cursor = dbapi_connection.cursor()
+        cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
+        cursor.execute("PRAGMA foreign_keys=ON")
+        cursor.execute("PRAGMA synchronous=NORMAL")
+        cursor.close()
+
+    @event.listens_for(engine.sync_engine, "begin")
+    def on_begin(connection: Connection) -> None:
+        connection.exec_driver_sql("BEGIN IMMEDIATE")
+
+
+def session_factory(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
+    return async_sessionmaker(engine, expire_on_commit=False)
+
+
+def alembic_config(url: str, script_location: Path) -> Config:
+    config = Config()
+    config.set_main_option("script_location", str(script_location))
+    config.set_main_option("sqlalchemy.url", url)
+    return config
+
+
+def upgrade(url: str, script_location: Path) -> None:
+    """Apply every migration of one service's database (the `migrate` command)."""
+    command.upgrade(alembic_config(url, script_location), "head")
+
+
+def run_env(metadata: MetaData) -> None:
+    """The body of a service's migrations/env.py: online migrations over an async engine."""
+    url = context.config.get_main_option("sqlalchemy.url") or ""
+
+    def migrate(connection: Connection) -> None:
+        context.configure(
+            connection=connection,
+            target_metadata=metadata,
+            render_as_batch=is_sqlite(url),
+            compare_type=True,
+        )
+        with context.begin_transaction():
+            context.run_migrations()
+
+    async def main() -> None:
+        engine = create_engine(url, for_migrations=True)
+        try:
+            async with engine.connect() as connection:
+                await connection.run_sync(migrate)
+                await connection.commit()
+        finally:
+            await engine.dispose()
+
+    asyncio.run(main())
