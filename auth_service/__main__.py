@@ -6,6 +6,8 @@ import argparse
 import asyncio
 from pathlib import Path
 
+from sqlalchemy.ext.asyncio import AsyncEngine
+
 from auth_service.config import Settings
 from auth_service.keys.encryption import KeyDecryptionError, KeyEncryptor
 from auth_service.keys.ring import KeyRing, RotationTooSoonError
@@ -15,7 +17,7 @@ from kit.settings import fail, load_or_exit
 MIGRATIONS = Path(__file__).parent / "migrations"
 
 
-def _ring(settings: Settings) -> tuple[KeyRing, database.AsyncEngine]:
+def _ring(settings: Settings) -> tuple[KeyRing, AsyncEngine]:
     engine = database.create_engine(settings.database_url)
     ring = KeyRing(
         database.session_factory(engine),
@@ -55,7 +57,9 @@ def _check_keys_or_exit(settings: Settings) -> None:
             f"{error} (wrong key?); refusing to start rather than sign with a new key"
         )
     except Exception as error:
-        fail(f"cannot read the signing keys from AUTH_DATABASE_URL: {type(error).__name__}: {error}")
+        fail(
+            f"cannot read the signing keys from AUTH_DATABASE_URL: {type(error).__name__}: {error}"
+        )
 
 
 def main() -> None:

@@ -40,7 +40,11 @@ from kit.settings import load_or_exit
 def _limiter_storage(settings: Settings) -> Storage:
     if settings.redis_url is None:
         return MemoryStorage()
-    uri = "async+" + settings.redis_url if not settings.redis_url.startswith("async+") else settings.redis_url
+    uri = (
+        "async+" + settings.redis_url
+        if not settings.redis_url.startswith("async+")
+        else settings.redis_url
+    )
     return RedisStorage(
         uri,
         implementation="redispy",
@@ -50,7 +54,9 @@ def _limiter_storage(settings: Settings) -> Storage:
     )
 
 
-def create_app(settings: Settings | None = None, *, now: Callable[[], float] = time.time) -> ServedApp:
+def create_app(
+    settings: Settings | None = None, *, now: Callable[[], float] = time.time
+) -> ServedApp:
     settings = settings or load_or_exit(Settings.from_env)
     configure_logging("auth")
     engine = create_engine(settings.database_url)
@@ -73,7 +79,11 @@ def create_app(settings: Settings | None = None, *, now: Callable[[], float] = t
     )
     store = open_store(settings, sessions)
     issuer = AccessTokenIssuer(
-        ring, issuer=settings.issuer, audience=settings.audience, ttl=settings.access_token_ttl, now=now
+        ring,
+        issuer=settings.issuer,
+        audience=settings.audience,
+        ttl=settings.access_token_ttl,
+        now=now,
     )
     holder: dict[str, AccountService] = {}
 

@@ -1,1 +1,1 @@
-"""What the three services share: settings parsing, problem details, logs, metrics, health, serving."""
+"""What the three services share: settings, problem details, logs, metrics, health, serving."""

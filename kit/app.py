@@ -9,7 +9,15 @@ from typing import Any
 from litestar import Litestar
 from litestar.openapi import OpenAPIConfig
 from litestar.openapi.plugins import JsonRenderPlugin
-from litestar.types import ASGIApp, ControllerRouterHandler, ExceptionHandlersMap, Message, Receive, Scope, Send
+from litestar.types import (
+    ASGIApp,
+    ControllerRouterHandler,
+    ExceptionHandlersMap,
+    Message,
+    Receive,
+    Scope,
+    Send,
+)
 
 from kit.logs import RequestContextMiddleware
 from kit.observability import HTTP_LATENCY, HTTP_REQUESTS, ReadinessCheck, observability_handlers
@@ -25,7 +33,7 @@ class MetricsMiddleware:
         self.latency = HTTP_LATENCY.labels(service)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
+        if scope["type"] != "http":  # type: ignore[comparison-overlap]
             await self.app(scope, receive, send)
             return
         started = time.perf_counter()
@@ -41,7 +49,7 @@ class MetricsMiddleware:
             await self.app(scope, receive, capture)
         finally:
             self.latency.observe(time.perf_counter() - started)
-            HTTP_REQUESTS.labels(self.service, scope["method"], str(status)).inc()
+            HTTP_REQUESTS.labels(self.service, scope.get("method", ""), str(status)).inc()
 
 
 class ServedApp:

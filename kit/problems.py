@@ -95,9 +95,7 @@ def _field_name(key: object) -> str:
     return str(key) if key not in (None, "") else "body"
 
 
-def _on_validation(
-    _: Request[Any, Any, Any], exc: ValidationException
-) -> Response[dict[str, Any]]:
+def _on_validation(_: Request[Any, Any, Any], exc: ValidationException) -> Response[dict[str, Any]]:
     errors: Sequence[Any] = exc.extra if isinstance(exc.extra, list) else []
     fields = [
         {"field": _field_name(item.get("key")), "message": str(item.get("message", "invalid"))}
@@ -108,7 +106,9 @@ def _on_validation(
         return problem_response(400, "malformed_request", "the request body is not valid JSON")
     if not fields:
         fields = [{"field": "body", "message": "invalid request"}]
-    return problem_response(422, "validation_error", "the request is invalid", extra={"errors": fields})
+    return problem_response(
+        422, "validation_error", "the request is invalid", extra={"errors": fields}
+    )
 
 
 def _on_http(_: Request[Any, Any, Any], exc: HTTPException) -> Response[dict[str, Any]]:

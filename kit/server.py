@@ -10,8 +10,9 @@ def serve(factory: str, host: str, port: int) -> None:
     server = os.environ.get("ASGI_SERVER", "uvicorn")
     if server == "granian":
         from granian import Granian
+        from granian.constants import Interfaces
 
-        Granian(factory, address=host, port=port, interface="asgi", factory=True).serve()
+        Granian(factory, address=host, port=port, interface=Interfaces.ASGI, factory=True).serve()
         return
     import uvicorn
 

@@ -6,6 +6,7 @@ stderr and exit status 2 — never a traceback, never a silent fallback.
 
 from __future__ import annotations
 
+import builtins
 import os
 import sys
 from collections.abc import Callable, Mapping
@@ -27,23 +28,23 @@ class ConfigError(Exception):
 class Env:
     """Typed reads of environment variables; each read fails with the variable's name."""
 
-    def __init__(self, environ: Mapping[str, str] | None = None) -> None:
+    def __init__(self, environ: Mapping[builtins.str, builtins.str] | None = None) -> None:
         self._environ = os.environ if environ is None else environ
 
-    def raw(self, name: str) -> str | None:
+    def raw(self, name: builtins.str) -> builtins.str | None:
         value = self._environ.get(name)
         if value is None or value.strip() == "":
             return None
         return value.strip()
 
-    def str(self, name: str, default: str) -> str:
+    def str(self, name: builtins.str, default: builtins.str) -> builtins.str:
         value = self.raw(name)
         return default if value is None else value
 
-    def optional_str(self, name: str) -> str | None:
+    def optional_str(self, name: builtins.str) -> builtins.str | None:
         return self.raw(name)
 
-    def positive_int(self, name: str, default: int) -> int:
+    def positive_int(self, name: builtins.str, default: int) -> int:
         value = self.raw(name)
         if value is None:
             return default
@@ -55,7 +56,7 @@ class Env:
             raise ConfigError(name, f"must be greater than 0, got {number}")
         return number
 
-    def non_negative_int(self, name: str, default: int) -> int:
+    def non_negative_int(self, name: builtins.str, default: int) -> int:
         value = self.raw(name)
         if value is None:
             return default
@@ -67,35 +68,43 @@ class Env:
             raise ConfigError(name, f"must not be negative, got {number}")
         return number
 
-    def port(self, name: str, default: int) -> int:
+    def port(self, name: builtins.str, default: int) -> int:
         number = self.positive_int(name, default)
         if number > 65535:
             raise ConfigError(name, f"not a TCP port: {number}")
         return number
 
-    def choice(self, name: str, default: str, choices: tuple[str, ...]) -> str:
+    def choice(
+        self, name: builtins.str, default: builtins.str, choices: tuple[builtins.str, ...]
+    ) -> builtins.str:
         value = self.str(name, default)
         if value not in choices:
             raise ConfigError(name, f"must be one of {', '.join(choices)}, got {value!r}")
         return value
 
-    def url(self, name: str, default: str, schemes: tuple[str, ...]) -> str:
+    def url(
+        self, name: builtins.str, default: builtins.str, schemes: tuple[builtins.str, ...]
+    ) -> builtins.str:
         return check_url(name, self.str(name, default), schemes)
 
-    def optional_url(self, name: str, schemes: tuple[str, ...]) -> str | None:
+    def optional_url(
+        self, name: builtins.str, schemes: tuple[builtins.str, ...]
+    ) -> builtins.str | None:
         value = self.raw(name)
         return None if value is None else check_url(name, value, schemes)
 
-    def url_list(self, name: str, default: str, schemes: tuple[str, ...]) -> tuple[str, ...]:
+    def url_list(
+        self, name: builtins.str, default: builtins.str, schemes: tuple[builtins.str, ...]
+    ) -> tuple[builtins.str, ...]:
         items = [item.strip() for item in self.str(name, default).split(",") if item.strip()]
         if not items:
             raise ConfigError(name, "needs at least one URL")
         return tuple(check_url(name, item, schemes).rstrip("/") for item in items)
 
-    def csv(self, name: str, default: str = "") -> tuple[str, ...]:
+    def csv(self, name: builtins.str, default: builtins.str = "") -> tuple[builtins.str, ...]:
         return tuple(item.strip() for item in self.str(name, default).split(",") if item.strip())
 
-    def rate_limit(self, name: str, default: str) -> str:
+    def rate_limit(self, name: builtins.str, default: builtins.str) -> builtins.str:
         value = self.str(name, default)
         try:
             parse_many(value)
@@ -104,7 +113,7 @@ class Env:
         return value
 
 
-def check_url(name: str, value: str, schemes: tuple[str, ...]) -> str:
+def check_url(name: str, value: str, schemes: tuple[str, ...]) -> builtins.str:
     try:
         parts = urlsplit(value)
         parts.port  # noqa: B018 - raises ValueError on a malformed port

@@ -8,10 +8,9 @@ from auth_service.config import Settings
 from auth_service.keys.ring import KeyRing
 
 
-
 class WellKnownController(Controller):
     path = "/.well-known"
-    tags = ["keys"]  # noqa: RUF012
+    tags = ["keys"]
 
     @get("/jwks.json")
     async def jwks(self, ring: KeyRing, settings: Settings) -> Response[dict[str, Any]]:

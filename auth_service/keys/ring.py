@@ -40,7 +40,7 @@ class RotationTooSoonError(Exception):
 
 
 def generate_key(alg: str) -> SigningJWK:
-    params = {"use": "sig", "alg": alg}
+    params: jwk.KeyParameters = {"use": "sig", "alg": alg}
     key: SigningJWK
     if alg == "ES256":
         key = jwk.ECKey.generate_key("P-256", params, auto_kid=True)
@@ -230,8 +230,10 @@ class KeyRing:
         self, session: AsyncSession, rows: list[SigningKey], now: float
     ) -> tuple[list[SigningKey], bool]:
         def expired(row: SigningKey) -> bool:
-            return row.state == "retired" and row.remove_after is not None and (
-                row.remove_after.timestamp() <= now
+            return (
+                row.state == "retired"
+                and row.remove_after is not None
+                and (row.remove_after.timestamp() <= now)
             )
 
         gone = [row for row in rows if expired(row)]

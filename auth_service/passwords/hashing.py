@@ -52,7 +52,7 @@ class PasswordHashing:
         self._dummy_hash = self._hasher.hash("dummy password for timing equality")
 
     async def hash(self, password: str) -> str:
-        return await self._run("hash", self._hasher.hash, password)
+        return str(await self._run("hash", self._hasher.hash, password))
 
     async def verify(self, stored_hash: str | None, password: str) -> bool:
         """True when `password` matches; with no stored hash, burns one verify and says False."""

@@ -34,7 +34,10 @@ def check_password(field: str, password: str, *, context: tuple[str, ...] = ()) 
         raise FieldError(field, f"must be at most {MAX_LENGTH} characters")
     if "\x00" in normalised:
         raise FieldError(field, "must not contain NUL characters")
-    hints = [*context, *(p for item in context for p in item.replace("@", " ").replace(".", " ").split())]
+    hints = [
+        *context,
+        *(p for item in context for p in item.replace("@", " ").replace(".", " ").split()),
+    ]
     result = zxcvbn(normalised[:SCORED_PREFIX], user_inputs=hints)
     if int(result["score"]) < MIN_SCORE:
         raise FieldError(field, "is too common or too easy to guess", "weak_password")

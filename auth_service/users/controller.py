@@ -16,7 +16,7 @@ from kit.clients import client_info
 
 class AccountController(Controller):
     path = "/auth"
-    tags = ["accounts"]  # noqa: RUF012
+    tags = ["accounts"]
 
     @post("/register", status_code=201)
     async def register(

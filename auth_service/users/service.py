@@ -86,9 +86,7 @@ class AccountService:
             user_id=str(user.id), email=user.email, client=client
         )
 
-    async def change_password(
-        self, user_id: str, session_id: str, current: str, new: str
-    ) -> None:
+    async def change_password(self, user_id: str, session_id: str, current: str, new: str) -> None:
         user = await self.get(user_id)
         if not await self._passwords.verify(user.password_hash, normalise(current)[:1024]):
             raise ProblemError(401, "invalid_credentials", "the current password is incorrect")

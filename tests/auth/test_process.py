@@ -1,0 +1,129 @@
+"""The auth service as a real process: PyJWT verification, restarts, configuration errors."""
+
+from __future__ import annotations
+
+import base64
+import secrets
+from pathlib import Path
+
+import httpx
+import jwt as pyjwt
+import pytest
+
+from tests.auth.conftest import STRONG_PASSWORD, unique_email
+from tests.infra import ServiceProcess, run_cli
+
+
+def kek() -> str:
+    return base64.urlsafe_b64encode(secrets.token_bytes(32)).decode().rstrip("=")
+
+
+def start_auth(workdir: Path, env: dict[str, str]) -> ServiceProcess:
+    migrated = run_cli("auth_service", "migrate", env=env, cwd=workdir)
+    assert migrated.returncode == 0, migrated.stderr
+    return ServiceProcess("auth_service", env=env, workdir=workdir).start()
+
+
+def test_pyjwt_verifies_our_token_from_the_jwks_alone(workdir: Path) -> None:
+    env = {"AUTH_KEY_ENCRYPTION_KEY": kek()}
+    auth = start_auth(workdir, env)
+    try:
+        body = httpx.post(
+            f"{auth.url}/auth/register", json={"email": unique_email(), "password": STRONG_PASSWORD}
+        ).json()
+        jwks_client = pyjwt.PyJWKClient(f"{auth.url}/.well-known/jwks.json")
+        signing_key = jwks_client.get_signing_key_from_jwt(body["access_token"])
+        claims = pyjwt.decode(
+            body["access_token"],
+            signing_key.key,
+            algorithms=["ES256"],
+            audience="todo-api",
+            issuer="http://127.0.0.1:8000",
+        )
+        assert claims["sub"] == body["user"]["id"]
+        assert pyjwt.get_unverified_header(body["access_token"])["typ"] == "at+jwt"
+    finally:
+        auth.stop()
+
+
+def test_restart_keeps_users_and_keys_and_a_wrong_key_stops_the_service(workdir: Path) -> None:
+    env = {"AUTH_KEY_ENCRYPTION_KEY": kek()}
+    auth = start_auth(workdir, env)
+    email = unique_email("persist")
+    try:
+        first = httpx.post(
+            f"{auth.url}/auth/register", json={"email": email, "password": STRONG_PASSWORD}
+        )
+        assert first.status_code == 201
+        jwks_before = httpx.get(f"{auth.url}/.well-known/jwks.json").json()
+    finally:
+        auth.stop()
+
+    auth = ServiceProcess("auth_service", env=env, workdir=workdir).start()
+    try:
+        login = httpx.post(
+            f"{auth.url}/auth/login", json={"email": email, "password": STRONG_PASSWORD}
+        )
+        assert login.status_code == 200
+        assert httpx.get(f"{auth.url}/.well-known/jwks.json").json() == jwks_before
+        me = httpx.get(
+            f"{auth.url}/auth/me",
+            headers={"Authorization": f"Bearer {first.json()['access_token']}"},
+        )
+        assert me.status_code == 200
+    finally:
+        auth.stop()
+
+    wrong = run_cli("auth_service", "serve", env={"AUTH_KEY_ENCRYPTION_KEY": kek()}, cwd=workdir)
+    assert wrong.returncode == 2
+    lines = [line for line in wrong.stderr.splitlines() if line.strip()]
+    assert len(lines) == 1, wrong.stderr
+    assert "AUTH_KEY_ENCRYPTION_KEY" in lines[0]
+    assert "Traceback" not in wrong.stderr
+
+
+def test_generated_key_encryption_key_is_private(workdir: Path) -> None:
+    result = run_cli("auth_service", "migrate", env={}, cwd=workdir)
+    assert result.returncode == 0, result.stderr
+    assert "WARNING" in result.stderr and "AUTH_KEY_ENCRYPTION_KEY" in result.stderr
+    key_file = workdir / ".data" / "key-encryption-key"
+    assert key_file.stat().st_mode & 0o777 == 0o600
+    assert len(base64.urlsafe_b64decode(key_file.read_text().strip() + "=")) == 32
+
+
+@pytest.mark.parametrize(
+    ("variable", "value"),
+    [
+        ("AUTH_SIGNING_ALG", "HS256"),
+        ("AUTH_SIGNING_ALG", "none"),
+        ("AUTH_ACCESS_TOKEN_TTL", "0"),
+        ("AUTH_REFRESH_TOKEN_TTL", "-5"),
+        ("AUTH_SESSION_MAX_AGE", "soon"),
+        ("AUTH_DATABASE_URL", "mysql://localhost/x"),
+        ("AUTH_REDIS_URL", "redis://:bad:port"),
+        ("AUTH_ISSUER", "not a url"),
+        ("AUTH_KEY_ENCRYPTION_KEY", "c2hvcnQ"),
+        ("AUTH_KEY_ENCRYPTION_KEY", "!!!not base64!!!"),
+        ("AUTH_LOGIN_FAILURE_LIMIT", "ten per minute"),
+        ("AUTH_PORT", "70000"),
+    ],
+)
+def test_bad_configuration_stops_with_one_line(workdir: Path, variable: str, value: str) -> None:
+    env = {"AUTH_KEY_ENCRYPTION_KEY": kek(), variable: value}
+    result = run_cli("auth_service", "serve", env=env, cwd=workdir, timeout=30)
+    assert result.returncode == 2
+    lines = [line for line in result.stderr.splitlines() if line.strip()]
+    assert len(lines) == 1, result.stderr
+    assert variable in lines[0]
+    assert "Traceback" not in result.stderr
+
+
+def test_rotate_keys_command(workdir: Path) -> None:
+    env = {"AUTH_KEY_ENCRYPTION_KEY": kek()}
+    assert run_cli("auth_service", "migrate", env=env, cwd=workdir).returncode == 0
+    too_soon = run_cli("auth_service", "rotate-keys", env=env, cwd=workdir)
+    assert too_soon.returncode == 2
+    assert "--force" in too_soon.stderr
+    forced = run_cli("auth_service", "rotate-keys", "--force", env=env, cwd=workdir)
+    assert forced.returncode == 0, forced.stderr
+    assert "active key is now" in forced.stdout
