@@ -7,7 +7,7 @@ import binascii
 import os
 import secrets
 import sys
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from kit.settings import ConfigError, Env
@@ -28,7 +28,7 @@ class Settings:
     session_max_age: int = 2_592_000
     refresh_reuse_grace: int = 10
     signing_alg: str = "ES256"
-    key_encryption_key: bytes = b"\0" * 32
+    key_encryption_key: bytes = field(default=b"\0" * 32, repr=False)
     key_rotation_interval: int = 30 * 86_400
     key_check_interval: int = 60
     jwks_max_age: int = 300

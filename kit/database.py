@@ -8,6 +8,7 @@ concurrent read-then-write transactions deadlock and one fails with "database is
 from __future__ import annotations
 
 import asyncio
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -78,8 +79,24 @@ def alembic_config(url: str, script_location: Path) -> Config:
 
 
 def upgrade(url: str, script_location: Path) -> None:
-    """Apply every migration of one service's database (the `migrate` command)."""
-    command.upgrade(alembic_config(url, script_location), "head")
+    """Apply every migration of one service's database (the `migrate` command).
+
+    Runs in a thread of its own: alembic's env runs its own event loop, which must not be
+    nested in a caller's running loop (tests, app start-up).
+    """
+    failure: list[BaseException] = []
+
+    def run() -> None:
+        try:
+            command.upgrade(alembic_config(url, script_location), "head")
+        except BaseException as error:  # re-raised in the caller's thread
+            failure.append(error)
+
+    worker = threading.Thread(target=run, name="migrations")
+    worker.start()
+    worker.join()
+    if failure:
+        raise failure[0]
 
 
 def run_env(metadata: MetaData) -> None:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+import traceback
 from collections.abc import Mapping, Sequence
 from http import HTTPStatus
 from typing import Any
@@ -91,21 +93,26 @@ def _on_problem(_: Request[Any, Any, Any], exc: ProblemError) -> Response[dict[s
     return problem_response(exc.status, exc.code, exc.detail, headers=exc.headers, extra=exc.extra)
 
 
-def _field_name(key: object) -> str:
-    return str(key) if key not in (None, "") else "body"
+_MISSING_FIELD = re.compile(r"missing required field `([^`]+)`")
+_BODY_ABSENT = "'data'"  # what the framework says when there is no body to decode at all
+
+
+def _field_error(item: Mapping[str, Any]) -> dict[str, str]:
+    key, message = item.get("key"), str(item.get("message", "invalid"))
+    if key in (None, "", "data"):
+        missing = _MISSING_FIELD.search(message)
+        return {"field": missing.group(1) if missing else "body", "message": message}
+    return {"field": str(key), "message": message}
 
 
 def _on_validation(_: Request[Any, Any, Any], exc: ValidationException) -> Response[dict[str, Any]]:
     errors: Sequence[Any] = exc.extra if isinstance(exc.extra, list) else []
-    fields = [
-        {"field": _field_name(item.get("key")), "message": str(item.get("message", "invalid"))}
-        for item in errors
-        if isinstance(item, dict)
+    items = [item for item in errors if isinstance(item, dict)]
+    if any(str(item.get("message")) == _BODY_ABSENT for item in items):
+        return problem_response(400, "malformed_request", "a JSON object body is required")
+    fields = [_field_error(item) for item in items] or [
+        {"field": "body", "message": "invalid request"}
     ]
-    if not fields and "JSON" in (exc.detail or ""):
-        return problem_response(400, "malformed_request", "the request body is not valid JSON")
-    if not fields:
-        fields = [{"field": "body", "message": "invalid request"}]
     return problem_response(
         422, "validation_error", "the request is invalid", extra={"errors": fields}
     )
@@ -126,9 +133,17 @@ def _on_http(_: Request[Any, Any, Any], exc: HTTPException) -> Response[dict[str
     return problem_response(status, code, detail, headers=exc.headers or None)
 
 
+def where(exc: BaseException) -> list[str]:
+    """The frames an exception passed through, without values: driver errors carry SQL and
+    parameters in their messages, and locals can hold secrets, so neither is ever logged."""
+    return [
+        f"{frame.filename}:{frame.lineno} {frame.name}"
+        for frame in traceback.extract_tb(exc.__traceback__)
+    ][-8:]
+
+
 def _on_unexpected(_: Request[Any, Any, Any], exc: Exception) -> Response[dict[str, Any]]:
-    # Logged with the exception type only: messages of driver errors can carry SQL or values.
-    log.error("unhandled_exception", error=type(exc).__name__, exc_info=exc)
+    log.error("unhandled_exception", error=type(exc).__name__, frames=where(exc))
     return problem_response(500, "internal_error", "the service could not answer")
 
 

@@ -13,6 +13,7 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
@@ -66,14 +67,30 @@ async def async_wait_until(
 # --- PostgreSQL -------------------------------------------------------------------------------
 
 
-async def _admin(sql: str) -> None:
+def _admin(sql: str) -> None:
+    """One statement on the admin database, from any context (a running loop included)."""
     import asyncpg
 
-    conn = await asyncpg.connect(PG_ADMIN_DSN, timeout=3)
-    try:
-        await conn.execute(sql)
-    finally:
-        await conn.close()
+    async def run() -> None:
+        conn = await asyncpg.connect(PG_ADMIN_DSN, timeout=3)
+        try:
+            await conn.execute(sql)
+        finally:
+            await conn.close()
+
+    failure: list[BaseException] = []
+
+    def in_thread() -> None:
+        try:
+            asyncio.run(run())
+        except BaseException as error:
+            failure.append(error)
+
+    worker = threading.Thread(target=in_thread)
+    worker.start()
+    worker.join()
+    if failure:
+        raise failure[0]
 
 
 @contextlib.contextmanager
@@ -81,7 +98,7 @@ def fresh_postgres_database(label: str) -> Iterator[str]:
     """Create an empty database, yield its SQLAlchemy URL, drop it afterwards."""
     name = f"t_{label}_{secrets.token_hex(4)}"
     try:
-        asyncio.run(_admin(f'CREATE DATABASE "{name}"'))
+        _admin(f'CREATE DATABASE "{name}"')
     except Exception as error:  # any failure to reach the server means: not available
         unavailable(f"PostgreSQL at {PG_ADMIN_DSN}: {type(error).__name__}: {error}")
     base = PG_ADMIN_DSN.rsplit("/", 1)[0].replace("postgresql://", "postgresql+asyncpg://")
@@ -89,7 +106,7 @@ def fresh_postgres_database(label: str) -> Iterator[str]:
         yield f"{base}/{name}"
     finally:
         with contextlib.suppress(Exception):
-            asyncio.run(_admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+            _admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
 # --- Redis ------------------------------------------------------------------------------------

@@ -7,6 +7,7 @@ import uuid
 from collections.abc import Callable
 
 import structlog
+from advanced_alchemy.exceptions import IntegrityError as AdvancedAlchemyIntegrityError
 from limits import parse_many
 from limits.aio.strategies import MovingWindowRateLimiter
 from prometheus_client import Counter
@@ -55,7 +56,7 @@ class AccountService:
                 user = await UserRepository(session=session).add(
                     User(email=address, password_hash=password_hash)
                 )
-        except IntegrityError:
+        except (IntegrityError, AdvancedAlchemyIntegrityError):
             REGISTRATIONS.labels("email_taken").inc()
             raise ProblemError(409, "email_taken", "this email cannot be registered") from None
         REGISTRATIONS.labels("created").inc()

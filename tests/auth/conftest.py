@@ -15,6 +15,7 @@ from auth_service.__main__ import MIGRATIONS
 from auth_service.app import create_app
 from auth_service.config import Settings
 from kit import database
+from kit.app import ServedApp
 from tests.infra import RedisSpace
 
 STRONG_PASSWORD = "correct horse battery staple"
@@ -56,9 +57,19 @@ AppFactory = Callable[..., AsyncTestClient[Any]]
 
 
 @pytest.fixture
-async def client(auth_settings: Settings) -> AsyncIterator[AsyncTestClient[Any]]:
-    async with AsyncTestClient(app=create_app(auth_settings)) as test_client:  # type: ignore[arg-type]
+def auth_app(auth_settings: Settings) -> ServedApp:
+    return create_app(auth_settings)
+
+
+@pytest.fixture
+async def client(auth_app: ServedApp) -> AsyncIterator[AsyncTestClient[Any]]:
+    async with AsyncTestClient(app=auth_app) as test_client:  # type: ignore[arg-type]
         yield test_client
+
+
+def dependency(app: ServedApp, name: str) -> Any:
+    """An object the app wired in (the key ring, the account service…), for white-box checks."""
+    return app.litestar.dependencies[name].dependency()
 
 
 @pytest.fixture

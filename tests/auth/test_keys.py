@@ -164,29 +164,43 @@ async def test_concurrent_maintenance_agrees(auth_settings: Settings) -> None:
 
 
 async def test_tokens_of_previous_key_stay_verifiable_after_rotation(
-    client: AsyncTestClient[Any],
+    client: AsyncTestClient[Any], auth_settings: Settings
 ) -> None:
     before = (
         await client.post(
             "/auth/register", json={"email": unique_email(), "password": STRONG_PASSWORD}
         )
     ).json()["access_token"]
-    ring: KeyRing = client.app.dependencies["ring"].dependency()  # type: ignore[attr-defined]
     old_kid = header_of(before)["kid"]
-    new_kid = await ring.rotate(force=True)
+    engine = database.create_engine(auth_settings.database_url)
+    ring = KeyRing(
+        database.session_factory(engine),
+        KeyEncryptor(auth_settings.key_encryption_key),
+        alg="ES256",
+        access_token_ttl=900,
+        rotation_interval=3600,
+        jwks_max_age=300,
+    )
+    try:
+        new_kid = await ring.rotate(force=True)
+    finally:
+        await engine.dispose()
     assert new_kid != old_kid
-    after = (
-        await client.post(
-            "/auth/register", json={"email": unique_email(), "password": STRONG_PASSWORD}
-        )
-    ).json()["access_token"]
-    assert header_of(after)["kid"] == new_kid
-    jwks = (await client.get("/.well-known/jwks.json")).json()
-    key_set = KeySet.import_key_set(jwks)
-    for token in (before, after):
-        jwt.decode(token, key_set, algorithms=["ES256"])
-        me = await client.get("/auth/me", headers={"Authorization": f"Bearer {token}"})
-        assert me.status_code == 200
+    # A replica started after the rotation (it reads the ring from the database).
+    async with AsyncTestClient(app=create_app(auth_settings)) as replica:  # type: ignore[arg-type]
+        after = (
+            await replica.post(
+                "/auth/register", json={"email": unique_email(), "password": STRONG_PASSWORD}
+            )
+        ).json()["access_token"]
+        assert header_of(after)["kid"] == new_kid
+        jwks = (await replica.get("/.well-known/jwks.json")).json()
+        assert {old_kid, new_kid} <= {key["kid"] for key in jwks["keys"]}
+        key_set = KeySet.import_key_set(jwks)
+        for token in (before, after):
+            jwt.decode(token, key_set, algorithms=["ES256"])
+            me = await replica.get("/auth/me", headers={"Authorization": f"Bearer {token}"})
+            assert me.status_code == 200
 
 
 async def test_wrong_key_encryption_key_cannot_open_keys(auth_settings: Settings) -> None:

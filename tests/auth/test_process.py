@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import secrets
 from pathlib import Path
@@ -80,6 +81,39 @@ def test_restart_keeps_users_and_keys_and_a_wrong_key_stops_the_service(workdir:
     assert len(lines) == 1, wrong.stderr
     assert "AUTH_KEY_ENCRYPTION_KEY" in lines[0]
     assert "Traceback" not in wrong.stderr
+
+
+async def test_full_hash_queue_answers_503_overloaded(workdir: Path) -> None:
+    # One worker, no queue, and a hash slow enough that a burst overlaps it.
+    env = {
+        "AUTH_KEY_ENCRYPTION_KEY": kek(),
+        "AUTH_HASH_WORKERS": "1",
+        "AUTH_HASH_QUEUE": "0",
+        "AUTH_ARGON2_MEMORY_KIB": "65536",
+        "AUTH_ARGON2_TIME_COST": "4",
+    }
+    auth = start_auth(workdir, env)
+    try:
+        async with httpx.AsyncClient(base_url=auth.url, timeout=30) as client:
+            responses = await asyncio.gather(
+                *(
+                    client.post(
+                        "/auth/register",
+                        json={"email": unique_email("burst"), "password": STRONG_PASSWORD},
+                    )
+                    for _ in range(6)
+                )
+            )
+            metrics = (await client.get("/metrics")).text
+        statuses = sorted(response.status_code for response in responses)
+        assert 201 in statuses, statuses
+        overloaded = [response for response in responses if response.status_code == 503]
+        assert overloaded, statuses
+        assert overloaded[0].json()["code"] == "overloaded"
+        assert overloaded[0].headers["retry-after"] == "1"
+        assert "auth_password_hash_queue_depth" in metrics
+    finally:
+        auth.stop()
 
 
 def test_generated_key_encryption_key_is_private(workdir: Path) -> None:
