@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 import secrets
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
@@ -63,18 +62,5 @@ def auth_app(auth_settings: Settings) -> ServedApp:
 
 @pytest.fixture
 async def client(auth_app: ServedApp) -> AsyncIterator[AsyncTestClient[Any]]:
-    async with AsyncTestClient(app=auth_app) as test_client:  # type: ignore[arg-type]
+    async with AsyncTestClient(app=auth_app) as test_client:
         yield test_client
-
-
-def dependency(app: ServedApp, name: str) -> Any:
-    """An object the app wired in (the key ring, the account service…), for white-box checks."""
-    return app.litestar.dependencies[name].dependency()
-
-
-@pytest.fixture
-def settings_with(auth_settings: Settings) -> Callable[..., Settings]:
-    def make(**changes: Any) -> Settings:
-        return dataclasses.replace(auth_settings, **changes)
-
-    return make

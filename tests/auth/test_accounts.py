@@ -19,20 +19,25 @@ from tests.auth.conftest import STRONG_PASSWORD, unique_email
 Client = AsyncTestClient[Any]
 
 
+def _segment(token: str, index: int) -> dict[str, Any]:
+    part = token.split(".")[index]
+    decoded: dict[str, Any] = json.loads(base64.urlsafe_b64decode(part + "=" * (-len(part) % 4)))
+    return decoded
+
+
 def claims_of(token: str) -> dict[str, Any]:
-    payload = token.split(".")[1]
-    return json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))
+    return _segment(token, 1)
 
 
 def header_of(token: str) -> dict[str, Any]:
-    part = token.split(".")[0]
-    return json.loads(base64.urlsafe_b64decode(part + "=" * (-len(part) % 4)))
+    return _segment(token, 0)
 
 
 async def register(client: Client, email: str, password: str = STRONG_PASSWORD) -> dict[str, Any]:
     response = await client.post("/auth/register", json={"email": email, "password": password})
     assert response.status_code == 201, response.text
-    return dict(response.json())
+    body: dict[str, Any] = response.json()
+    return body
 
 
 async def test_register_login_me(client: Client, auth_settings: Settings) -> None:
@@ -157,7 +162,7 @@ async def test_account_lockout_after_repeated_failures(
     settings_with: Callable[..., Settings],
 ) -> None:
     app = create_app(settings_with(login_failure_limit="3/minute"))
-    async with AsyncTestClient(app=app) as client:  # type: ignore[arg-type]
+    async with AsyncTestClient(app=app) as client:
         email = unique_email("locked")
         await register(client, email)
         for _ in range(3):
@@ -182,15 +187,15 @@ async def test_rehash_on_login_when_parameters_change(
     settings_with: Callable[..., Settings],
 ) -> None:
     email = unique_email("rehash")
-    async with AsyncTestClient(app=create_app(settings_with(argon2_time_cost=1))) as client:  # type: ignore[arg-type]
+    async with AsyncTestClient(app=create_app(settings_with(argon2_time_cost=1))) as client:
         await register(client, email)
     app = create_app(settings_with(argon2_time_cost=3))
-    async with AsyncTestClient(app=app) as client:  # type: ignore[arg-type]
+    async with AsyncTestClient(app=app) as client:
         login = await client.post("/auth/login", json={"email": email, "password": STRONG_PASSWORD})
         assert login.status_code == 200
     user = await read_user(settings_with().database_url, email)
     assert ",t=3," in user.password_hash
-    async with AsyncTestClient(app=create_app(settings_with(argon2_time_cost=3))) as client:  # type: ignore[arg-type]
+    async with AsyncTestClient(app=create_app(settings_with(argon2_time_cost=3))) as client:
         again = await client.post("/auth/login", json={"email": email, "password": STRONG_PASSWORD})
         assert again.status_code == 200
 
@@ -256,8 +261,9 @@ async def test_me_rejects_missing_and_bad_tokens(client: Client) -> None:
         "Bearer " + "a" * 9000,
         "Bearer ééé".encode("latin-1"),
     ):
-        response = await client.get("/auth/me", headers={"Authorization": value})
-        assert response.status_code == 401, (value[:20], response.text)  # type: ignore[index]
+        headers = {b"authorization": value if isinstance(value, bytes) else value.encode()}
+        response = await client.get("/auth/me", headers=headers)
+        assert response.status_code == 401, (value[:20], response.text)
         assert response.json()["code"] in ("token_missing", "token_invalid")
     body = await register(client, unique_email())
     token = body["access_token"]

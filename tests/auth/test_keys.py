@@ -63,7 +63,7 @@ async def test_other_signing_algorithms(
     url = f"sqlite+aiosqlite:///{tmp_path}/auth.db"
     database.upgrade(url, __import__("auth_service.__main__").__main__.MIGRATIONS)
     settings = settings_with(database_url=url, redis_url=None, signing_alg=alg)
-    async with AsyncTestClient(app=create_app(settings)) as client:  # type: ignore[arg-type]
+    async with AsyncTestClient(app=create_app(settings)) as client:
         body = (
             await client.post(
                 "/auth/register", json={"email": unique_email(), "password": STRONG_PASSWORD}
@@ -187,7 +187,7 @@ async def test_tokens_of_previous_key_stay_verifiable_after_rotation(
         await engine.dispose()
     assert new_kid != old_kid
     # A replica started after the rotation (it reads the ring from the database).
-    async with AsyncTestClient(app=create_app(auth_settings)) as replica:  # type: ignore[arg-type]
+    async with AsyncTestClient(app=create_app(auth_settings)) as replica:
         after = (
             await replica.post(
                 "/auth/register", json={"email": unique_email(), "password": STRONG_PASSWORD}
