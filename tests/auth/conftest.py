@@ -64,3 +64,13 @@ def auth_app(auth_settings: Settings) -> ServedApp:
 async def client(auth_app: ServedApp) -> AsyncIterator[AsyncTestClient[Any]]:
     async with AsyncTestClient(app=auth_app) as test_client:
         yield test_client
+
+
+@pytest.fixture
+def settings_with(auth_settings: Settings) -> Callable[..., Settings]:
+    """The mode's settings with some fields changed (a differently configured replica)."""
+
+    def make(**changes: Any) -> Settings:
+        return dataclasses.replace(auth_settings, **changes)
+
+    return make
