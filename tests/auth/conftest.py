@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import secrets
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
@@ -50,9 +51,6 @@ def auth_settings(
         key_encryption_key=secrets.token_bytes(32),
         login_failure_limit="1000/minute",
     )
-
-
-AppFactory = Callable[..., AsyncTestClient[Any]]
 
 
 @pytest.fixture
