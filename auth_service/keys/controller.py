@@ -3,6 +3,7 @@ from __future__ import annotations
 from typing import Any
 
 from litestar import Controller, Response, get
+from litestar.di import NamedDependency
 
 from auth_service.config import Settings
 from auth_service.keys.ring import KeyRing
@@ -13,7 +14,9 @@ class WellKnownController(Controller):
     tags = ["keys"]
 
     @get("/jwks.json")
-    async def jwks(self, ring: KeyRing, settings: Settings) -> Response[dict[str, Any]]:
+    async def jwks(
+        self, ring: NamedDependency[KeyRing], settings: NamedDependency[Settings]
+    ) -> Response[dict[str, Any]]:
         # max-age never exceeds the time a next key is published before it signs.
         return Response(
             await ring.jwks(),
@@ -21,7 +24,7 @@ class WellKnownController(Controller):
         )
 
     @get("/openid-configuration", sync_to_thread=False)
-    def openid_configuration(self, settings: Settings) -> Response[dict[str, Any]]:
+    def openid_configuration(self, settings: NamedDependency[Settings]) -> Response[dict[str, Any]]:
         issuer = settings.issuer
         return Response(
             {

@@ -10,6 +10,7 @@ from joserfc import jwt
 from joserfc.errors import JoseError
 from joserfc.jwk import KeySet
 from litestar import Request
+from litestar.di import NamedDependency
 
 from auth_service.config import Settings
 from auth_service.keys.ring import KeyRing
@@ -35,7 +36,9 @@ def _unauthorized(code: str, detail: str, *, sent: bool = True) -> ProblemError:
 
 
 async def bearer_claims(
-    request: Request[Any, Any, Any], ring: KeyRing, settings: Settings
+    request: Request[Any, Any, Any],
+    ring: NamedDependency[KeyRing],
+    settings: NamedDependency[Settings],
 ) -> AccessClaims:
     header = request.headers.get("authorization")
     if not header:

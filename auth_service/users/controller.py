@@ -3,7 +3,8 @@ from __future__ import annotations
 from typing import Any
 
 from litestar import Controller, Request, Response, get, post
-from litestar.params import Body
+from litestar.di import NamedDependency
+from litestar.params import JSONBody
 
 from auth_service.config import Settings
 from auth_service.sessions.service import ClientInfo, SignedIn
@@ -22,9 +23,9 @@ class AccountController(Controller):
     async def register(
         self,
         request: Request[Any, Any, Any],
-        data: Credentials,
-        accounts: AccountService,
-        settings: Settings,
+        data: JSONBody[Credentials],
+        accounts: NamedDependency[AccountService],
+        settings: NamedDependency[Settings],
     ) -> Response[dict[str, Any]]:
         signed_in = await accounts.register(data.email, data.password, _client(request))
         return _respond(request, signed_in, settings, status_code=201)
@@ -33,24 +34,26 @@ class AccountController(Controller):
     async def login(
         self,
         request: Request[Any, Any, Any],
-        data: Credentials,
-        accounts: AccountService,
-        settings: Settings,
+        data: JSONBody[Credentials],
+        accounts: NamedDependency[AccountService],
+        settings: NamedDependency[Settings],
     ) -> Response[dict[str, Any]]:
         signed_in = await accounts.login(data.email, data.password, _client(request))
         return _respond(request, signed_in, settings)
 
     @get("/me")
-    async def me(self, claims: AccessClaims, accounts: AccountService) -> Me:
+    async def me(
+        self, claims: NamedDependency[AccessClaims], accounts: NamedDependency[AccountService]
+    ) -> Me:
         user = await accounts.get(claims.sub)
         return Me(id=str(user.id), email=user.email, created_at=user.created_at)
 
     @post("/password", status_code=204)
     async def change_password(
         self,
-        claims: AccessClaims,
-        accounts: AccountService,
-        data: PasswordChange = Body(),  # noqa: B008
+        claims: NamedDependency[AccessClaims],
+        accounts: NamedDependency[AccountService],
+        data: JSONBody[PasswordChange],
     ) -> None:
         await accounts.change_password(
             claims.sub, claims.sid, data.current_password, data.new_password
