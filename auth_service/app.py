@@ -23,7 +23,7 @@ from auth_service.keys.encryption import KeyEncryptor
 from auth_service.keys.ring import KeyRing
 from auth_service.keys.schedule import maintain_forever
 from auth_service.passwords.hashing import PasswordHashing
-from auth_service.sessions.controller import SessionController
+from auth_service.sessions.controller import OAuthTokenController, SessionController
 from auth_service.sessions.factory import open_store, purge_forever
 from auth_service.sessions.service import SessionService
 from auth_service.tokens.bearer import AccessClaims, bearer_claims
@@ -129,7 +129,12 @@ def create_app(
     return build_app(
         service="auth",
         title="Auth service",
-        route_handlers=[AccountController, SessionController, WellKnownController],
+        route_handlers=[
+            AccountController,
+            SessionController,
+            OAuthTokenController,
+            WellKnownController,
+        ],
         readiness={"database": database_ready, "session_store": store.ping},
         extra_exception_handlers=dependency_down_handlers(
             OperationalError,

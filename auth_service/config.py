@@ -86,7 +86,7 @@ class Settings:
             argon2_time_cost=env.positive_int("AUTH_ARGON2_TIME_COST", 2),
             argon2_parallelism=env.positive_int("AUTH_ARGON2_PARALLELISM", 1),
             hash_workers=env.positive_int("AUTH_HASH_WORKERS", os.cpu_count() or 2),
-            hash_queue=env.positive_int("AUTH_HASH_QUEUE", 32),
+            hash_queue=env.non_negative_int("AUTH_HASH_QUEUE", 32),
             host=env.str("AUTH_HOST", "127.0.0.1"),
             port=env.port("AUTH_PORT", 8001),
         )

@@ -6,8 +6,21 @@ import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
-from auth_service.sessions.store import IssuedRefresh, RefreshSessionStore
+from prometheus_client import Counter
+
+from auth_service.sessions.store import (
+    REUSED,
+    REVOKED,
+    IssuedRefresh,
+    RefreshError,
+    RefreshSessionStore,
+    SessionInfo,
+)
 from auth_service.tokens.issuer import AccessToken, AccessTokenIssuer
+from kit.logs import security_event
+from kit.problems import ProblemError
+
+REFRESHES = Counter("auth_refreshes_total", "Refresh attempts by result", ["result"])
 
 EmailLookup = Callable[[str], Awaitable[str | None]]
 
@@ -48,3 +61,50 @@ class SessionService:
         )
         access = await self._issuer.issue(user_id=user_id, session_id=refresh.session.id)
         return SignedIn(access=access, refresh=refresh, email=email)
+
+    async def refresh(self, refresh_token: str) -> SignedIn:
+        """Rotate a refresh token (or answer a racing client within the grace window)."""
+        try:
+            refresh = await self._store.rotate(refresh_token, now=self._now())
+        except RefreshError as error:
+            REFRESHES.labels(error.code).inc()
+            if error.code == REUSED:
+                security_event(
+                    "refresh_token_reused",
+                    user_id=error.user_id,
+                    session_id=error.session_id,
+                    action="session_revoked",
+                )
+            raise ProblemError(401, error.code, error.detail) from None
+        email = await self._email_of(refresh.session.user_id)
+        if email is None:  # the account is gone; its sessions go with it
+            await self._store.revoke_all(user_id=refresh.session.user_id, now=self._now())
+            REFRESHES.labels(REVOKED).inc()
+            raise ProblemError(401, REVOKED, "session has ended")
+        REFRESHES.labels("ok").inc()
+        access = await self._issuer.issue(
+            user_id=refresh.session.user_id, session_id=refresh.session.id
+        )
+        return SignedIn(access=access, refresh=refresh, email=email)
+
+    async def logout(self, refresh_token: str) -> None:
+        await self._store.revoke_by_token(refresh_token, now=self._now())
+
+    async def logout_all(self, *, user_id: str) -> None:
+        ended = await self._store.revoke_all(user_id=user_id, now=self._now())
+        security_event("sessions_ended", user_id=user_id, reason="logout_all", count=ended)
+
+    async def end_other_sessions(self, *, user_id: str, keep_session_id: str) -> None:
+        ended = await self._store.revoke_all(
+            user_id=user_id, now=self._now(), except_session_id=keep_session_id
+        )
+        security_event("sessions_ended", user_id=user_id, reason="password_changed", count=ended)
+
+    async def list_sessions(self, *, user_id: str) -> list[SessionInfo]:
+        return await self._store.list_sessions(user_id=user_id, now=self._now())
+
+    async def end_session(self, *, user_id: str, session_id: str) -> None:
+        if not await self._store.revoke_session(
+            user_id=user_id, session_id=session_id, now=self._now()
+        ):
+            raise ProblemError(404, "not_found", "no such session")

@@ -20,10 +20,14 @@ from typing import Protocol
 class RefreshError(Exception):
     """A refresh that must be refused; `code` is the contract's error code."""
 
-    def __init__(self, code: str, detail: str) -> None:
+    def __init__(
+        self, code: str, detail: str, *, session_id: str | None = None, user_id: str | None = None
+    ) -> None:
         super().__init__(detail)
         self.code = code
         self.detail = detail
+        self.session_id = session_id
+        self.user_id = user_id
 
 
 # The codes RefreshError carries.
@@ -42,6 +46,15 @@ class SessionInfo:
     expires_at: float
     user_agent: str
     ip: str
+
+
+@dataclass(frozen=True)
+class Lifetimes:
+    """How long tokens and sessions live, and the grace window for racing clients (seconds)."""
+
+    refresh_ttl: int
+    session_max_age: int
+    reuse_grace: int
 
 
 @dataclass(frozen=True)
@@ -66,11 +79,13 @@ class RefreshSessionStore(Protocol):
         """End the session the token belongs to (current or retired token); idempotent."""
         ...
 
-    async def revoke_session(self, *, user_id: str, session_id: str) -> bool:
+    async def revoke_session(self, *, user_id: str, session_id: str, now: float) -> bool:
         """End one of the user's sessions; False when it is not the user's or not live."""
         ...
 
-    async def revoke_all(self, *, user_id: str, except_session_id: str | None = None) -> int: ...
+    async def revoke_all(
+        self, *, user_id: str, now: float, except_session_id: str | None = None
+    ) -> int: ...
 
     async def list_sessions(self, *, user_id: str, now: float) -> list[SessionInfo]: ...
 

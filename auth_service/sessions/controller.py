@@ -1,0 +1,209 @@
+"""Refresh rotation, logout and the user's own sessions (`/auth/...`), plus the OAuth 2.0
+token endpoint (`/oauth/token`, RFC 6749 §6) for standard clients."""
+
+from __future__ import annotations
+
+import datetime
+import urllib.parse
+from typing import Any
+
+import msgspec
+from litestar import Controller, Request, Response, delete, get, post
+from litestar.di import NamedDependency
+from litestar.params import FromPath
+
+from auth_service.config import Settings
+from auth_service.sessions.schemas import RefreshRequest, SessionView
+from auth_service.sessions.service import SessionService, SignedIn
+from auth_service.sessions.store import INVALID, SessionInfo
+from auth_service.sessions.tokens import MAX_TOKEN_LENGTH
+from auth_service.tokens.bearer import AccessClaims
+from auth_service.tokens.responses import (
+    NO_STORE,
+    REFRESH_COOKIE,
+    cleared_refresh_cookie,
+    cookie_mode,
+    token_response,
+)
+from kit.problems import FieldError, ProblemError
+
+NO_TOKEN = ProblemError(401, INVALID, "no refresh token was presented")
+
+
+async def _presented_token(request: Request[Any, Any, Any], *, cookie: bool) -> str | None:
+    """The refresh token of a request. In browser mode it is the HttpOnly cookie (the
+    `X-Auth-Mode: cookie` header, which a cross-site form cannot send, is the CSRF defence);
+    otherwise the JSON body — and a cookie sent without that header is ignored."""
+    body = await request.body()
+    if cookie:
+        from_cookie = request.cookies.get(REFRESH_COOKIE)
+        if from_cookie:
+            return from_cookie
+        if not body.strip():
+            return None
+    if not body.strip():
+        raise ProblemError(400, "malformed_request", "a JSON object body is required")
+    try:
+        parsed = msgspec.json.decode(body, type=RefreshRequest)
+    except msgspec.ValidationError as error:
+        raise FieldError("refresh_token", str(error)) from None
+    except msgspec.DecodeError:
+        raise ProblemError(400, "malformed_request", "the body is not valid JSON") from None
+    return parsed.refresh_token
+
+
+def _checked(token: str | None) -> str:
+    if not token or len(token) > MAX_TOKEN_LENGTH:
+        raise NO_TOKEN if not token else ProblemError(401, INVALID, "refresh token not recognised")
+    return token
+
+
+def _when(epoch: float) -> datetime.datetime:
+    return datetime.datetime.fromtimestamp(epoch, tz=datetime.UTC)
+
+
+def _view(info: SessionInfo, current_sid: str) -> SessionView:
+    return SessionView(
+        id=info.id,
+        created_at=_when(info.created_at),
+        last_used_at=_when(info.last_used_at),
+        expires_at=_when(info.expires_at),
+        user_agent=info.user_agent,
+        ip=info.ip,
+        current=info.id == current_sid,
+    )
+
+
+def _token_response(
+    signed_in: SignedIn, *, cookie: bool, settings: Settings
+) -> Response[dict[str, Any]]:
+    return token_response(
+        access=signed_in.access,
+        refresh=signed_in.refresh,
+        email=signed_in.email,
+        now=signed_in.refresh.session.last_used_at,
+        cookie=cookie,
+        cookie_secure=settings.cookie_secure,
+    )
+
+
+class SessionController(Controller):
+    path = "/auth"
+    tags = ["sessions"]
+
+    @post("/refresh", status_code=200)
+    async def refresh(
+        self,
+        request: Request[Any, Any, Any],
+        session_service: NamedDependency[SessionService],
+        settings: NamedDependency[Settings],
+    ) -> Response[dict[str, Any]]:
+        """Body `{"refresh_token"}`, or the cookie with `X-Auth-Mode: cookie`."""
+        cookie = cookie_mode(request)
+        token = _checked(await _presented_token(request, cookie=cookie))
+        signed_in = await session_service.refresh(token)
+        return _token_response(signed_in, cookie=cookie, settings=settings)
+
+    @post("/logout", status_code=204)
+    async def logout(
+        self,
+        request: Request[Any, Any, Any],
+        session_service: NamedDependency[SessionService],
+        settings: NamedDependency[Settings],
+    ) -> Response[None]:
+        """Ends the session of the token presented (body, or cookie in browser mode)."""
+        cookie = cookie_mode(request)
+        token = await _presented_token(request, cookie=cookie)
+        if token and len(token) <= MAX_TOKEN_LENGTH:
+            await session_service.logout(token)
+        cookies = [cleared_refresh_cookie(settings.cookie_secure)] if cookie else []
+        return Response(None, status_code=204, headers=NO_STORE, cookies=cookies)
+
+    @post("/logout-all", status_code=204)
+    async def logout_all(
+        self,
+        claims: NamedDependency[AccessClaims],
+        session_service: NamedDependency[SessionService],
+    ) -> None:
+        await session_service.logout_all(user_id=claims.sub)
+
+    @get("/sessions")
+    async def list_sessions(
+        self,
+        claims: NamedDependency[AccessClaims],
+        session_service: NamedDependency[SessionService],
+    ) -> list[SessionView]:
+        sessions = await session_service.list_sessions(user_id=claims.sub)
+        return [_view(info, claims.sid) for info in sessions]
+
+    @delete("/sessions/{session_id:str}", status_code=204)
+    async def end_session(
+        self,
+        session_id: FromPath[str],
+        claims: NamedDependency[AccessClaims],
+        session_service: NamedDependency[SessionService],
+    ) -> None:
+        if len(session_id) > 64:
+            raise ProblemError(404, "not_found", "no such session")
+        await session_service.end_session(user_id=claims.sub, session_id=session_id)
+
+
+def _oauth_error(error: str, description: str, status: int = 400) -> Response[dict[str, str]]:
+    return Response(
+        {"error": error, "error_description": description},
+        status_code=status,
+        headers=NO_STORE,
+        media_type="application/json",
+    )
+
+
+class OAuthTokenController(Controller):
+    path = "/oauth"
+    tags = ["oauth"]
+
+    @post("/token", status_code=200)
+    async def token(
+        self,
+        request: Request[Any, Any, Any],
+        session_service: NamedDependency[SessionService],
+    ) -> Response[Any]:
+        """`grant_type=refresh_token&refresh_token=…`, form-encoded; OAuth error bodies."""
+        content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
+        if content_type != "application/x-www-form-urlencoded":
+            return _oauth_error("invalid_request", "the body must be form-encoded")
+        try:
+            pairs = urllib.parse.parse_qsl(
+                (await request.body()).decode(), keep_blank_values=True, strict_parsing=False
+            )
+        except (UnicodeDecodeError, ValueError):
+            return _oauth_error("invalid_request", "the body is not a valid form")
+        names = [name for name, _ in pairs]
+        if len(names) != len(set(names)):
+            return _oauth_error("invalid_request", "a parameter was sent more than once")
+        form = dict(pairs)
+        if "grant_type" not in form:
+            return _oauth_error("invalid_request", "grant_type is required")
+        if form["grant_type"] != "refresh_token":
+            return _oauth_error("unsupported_grant_type", "only refresh_token is supported here")
+        token = form.get("refresh_token", "")
+        if not token:
+            return _oauth_error("invalid_request", "refresh_token is required")
+        if len(token) > MAX_TOKEN_LENGTH:
+            return _oauth_error("invalid_grant", "refresh token not recognised")
+        try:
+            signed_in = await session_service.refresh(token)
+        except ProblemError as problem:
+            if problem.status != 401:
+                raise
+            return _oauth_error("invalid_grant", problem.detail)
+        refresh = signed_in.refresh
+        body = {
+            "access_token": signed_in.access.token,
+            "token_type": "Bearer",
+            "expires_in": signed_in.access.expires_in,
+            "refresh_token": refresh.refresh_token,
+            "refresh_token_expires_in": max(
+                0, int(refresh.expires_at - refresh.session.last_used_at)
+            ),
+        }
+        return Response(body, status_code=200, headers=NO_STORE, media_type="application/json")

@@ -1,0 +1,19 @@
+from __future__ import annotations
+
+import datetime
+
+import msgspec
+
+
+class RefreshRequest(msgspec.Struct):
+    refresh_token: str
+
+
+class SessionView(msgspec.Struct):
+    id: str
+    created_at: datetime.datetime
+    last_used_at: datetime.datetime
+    expires_at: datetime.datetime
+    user_agent: str
+    ip: str
+    current: bool
