@@ -26,7 +26,7 @@ from auth_service.passwords.hashing import PasswordHashing
 from auth_service.sessions.controller import OAuthTokenController, SessionController
 from auth_service.sessions.factory import open_store, purge_forever
 from auth_service.sessions.service import SessionService
-from auth_service.tokens.bearer import AccessClaims, bearer_claims
+from auth_service.tokens.bearer import AccessClaims, RingKeys, bearer_claims
 from auth_service.tokens.issuer import AccessTokenIssuer
 from auth_service.users.controller import AccountController
 from auth_service.users.service import AccountService
@@ -35,6 +35,7 @@ from kit.database import create_engine, session_factory
 from kit.logs import configure_logging
 from kit.problems import dependency_down_handlers
 from kit.settings import load_or_exit
+from token_verifier import TokenVerifier
 
 
 def _limiter_storage(settings: Settings) -> Storage:
@@ -149,6 +150,9 @@ def create_app(
             "ring": provide(ring),
             "accounts": provide(accounts),
             "session_service": provide(session_service),
+            "verifier": provide(
+                TokenVerifier(RingKeys(ring), issuer=settings.issuer, audience=settings.audience)
+            ),
             "claims": Provide(bearer_claims),
         },
         lifespan=[lifespan],

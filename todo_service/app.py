@@ -1,0 +1,79 @@
+"""The todo service app factory: wiring only."""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import AsyncIterator
+
+from litestar import Litestar
+from litestar.di import Provide
+from sqlalchemy import text
+from sqlalchemy.exc import InterfaceError, OperationalError
+from sqlalchemy.exc import TimeoutError as PoolTimeoutError
+
+from kit.app import ServedApp, build_app
+from kit.database import create_engine, session_factory
+from kit.logs import configure_logging
+from kit.problems import dependency_down_handlers
+from kit.settings import load_or_exit
+from todo_service.config import Settings
+from todo_service.tasks.controller import TaskController, owner_of, task_uuid
+from todo_service.tasks.service import TaskService
+from token_verifier import JwksCache, TokenVerifier, VerifiedClaims
+from token_verifier.litestar import EXCEPTION_HANDLERS, bearer_auth
+
+PUBLIC_PATHS = ["^/health/", "^/metrics", "^/schema"]
+
+
+class KeysNotLoadedError(Exception):
+    """Readiness: no verification key has been fetched yet."""
+
+
+def create_app(settings: Settings | None = None) -> ServedApp:
+    settings = settings or load_or_exit(Settings.from_env)
+    configure_logging("todo")
+    engine = create_engine(settings.database_url)
+    tasks = TaskService(session_factory(engine))
+    keys = JwksCache(
+        settings.jwks_url,
+        min_refresh=settings.jwks_min_refresh,
+        max_refresh=settings.jwks_max_refresh,
+        unknown_kid_cooldown=settings.jwks_cooldown,
+    )
+    verifier = TokenVerifier(keys, issuer=settings.issuer, audience=settings.audience)
+
+    @contextlib.asynccontextmanager
+    async def lifespan(_: Litestar) -> AsyncIterator[None]:
+        await keys.start()
+        try:
+            yield
+        finally:
+            await keys.close()
+            await engine.dispose()
+
+    async def database_ready() -> None:
+        async with engine.connect() as connection:
+            await connection.execute(text("SELECT 1"))
+
+    async def keys_ready() -> None:
+        if not keys.ready:
+            raise KeysNotLoadedError("no verification keys fetched yet")
+
+    return build_app(
+        service="todo",
+        title="Todo service",
+        route_handlers=[TaskController],
+        readiness={"database": database_ready, "jwks": keys_ready},
+        extra_exception_handlers={
+            **dependency_down_handlers(OperationalError, InterfaceError, PoolTimeoutError),
+            **EXCEPTION_HANDLERS,
+        },
+        dependencies={
+            "tasks": Provide(lambda: tasks, use_cache=True, sync_to_thread=False),
+            "owner": Provide(owner_of, sync_to_thread=False),
+            "task": Provide(task_uuid, sync_to_thread=False),
+        },
+        middleware=[bearer_auth(verifier, realm=settings.audience[0], exclude=PUBLIC_PATHS)],
+        lifespan=[lifespan],
+        signature_namespace={"VerifiedClaims": VerifiedClaims},
+    )

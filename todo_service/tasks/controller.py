@@ -1,0 +1,108 @@
+from __future__ import annotations
+
+import uuid
+from typing import Annotated, Any
+
+from litestar import Controller, Request, delete, get, patch, post, put
+from litestar.di import NamedDependency
+from litestar.params import FromPath, JSONBody, Parameter
+
+from kit.problems import FieldError, ProblemError
+from todo_service.tasks.models import Task
+from todo_service.tasks.schemas import TaskCreate, TaskPage, TaskUpdate, TaskView
+from todo_service.tasks.service import Status, TaskService
+from token_verifier import VerifiedClaims
+
+
+def _view(task: Task) -> TaskView:
+    return TaskView(
+        id=str(task.id),
+        title=task.title,
+        description=task.description,
+        completed=task.completed,
+        created_at=task.created_at,
+        updated_at=task.updated_at,
+    )
+
+
+def owner_of(request: Request[VerifiedClaims, Any, Any], user_id: FromPath[str]) -> uuid.UUID:
+    """The path's user must be the token's subject: nobody works in another user's list."""
+    claims = request.user
+    if user_id != claims.sub:
+        raise ProblemError(403, "forbidden", "this list belongs to another user")
+    try:
+        return uuid.UUID(claims.sub)
+    except ValueError:
+        raise ProblemError(403, "forbidden", "token subject is not a user id") from None
+
+
+def task_uuid(task_id: FromPath[str]) -> uuid.UUID:
+    try:
+        return uuid.UUID(task_id)
+    except ValueError:
+        raise FieldError("task_id", "not a task id (UUID)") from None
+
+
+class TaskController(Controller):
+    path = "/api/{user_id:str}/tasks"
+    tags = ["tasks"]
+
+    @get("/")
+    async def list_tasks(
+        self,
+        owner: NamedDependency[uuid.UUID],
+        tasks: NamedDependency[TaskService],
+        status: Status = "all",
+        limit: Annotated[int, Parameter(ge=1, le=100)] = 20,
+        offset: Annotated[int, Parameter(ge=0, le=1_000_000)] = 0,
+    ) -> TaskPage:
+        """The caller's tasks, newest first."""
+        items, total = await tasks.list(owner, status=status, limit=limit, offset=offset)
+        return TaskPage(items=[_view(task) for task in items], total=total)
+
+    @post("/", status_code=201)
+    async def create_task(
+        self,
+        owner: NamedDependency[uuid.UUID],
+        tasks: NamedDependency[TaskService],
+        data: JSONBody[TaskCreate],
+    ) -> TaskView:
+        return _view(await tasks.create(owner, data))
+
+    @get("/{task_id:str}")
+    async def get_task(
+        self,
+        owner: NamedDependency[uuid.UUID],
+        task: NamedDependency[uuid.UUID],
+        tasks: NamedDependency[TaskService],
+    ) -> TaskView:
+        return _view(await tasks.get(owner, task))
+
+    @put("/{task_id:str}")
+    async def update_task(
+        self,
+        owner: NamedDependency[uuid.UUID],
+        task: NamedDependency[uuid.UUID],
+        tasks: NamedDependency[TaskService],
+        data: JSONBody[TaskUpdate],
+    ) -> TaskView:
+        return _view(await tasks.update(owner, task, data))
+
+    @delete("/{task_id:str}", status_code=204)
+    async def delete_task(
+        self,
+        owner: NamedDependency[uuid.UUID],
+        task: NamedDependency[uuid.UUID],
+        tasks: NamedDependency[TaskService],
+    ) -> None:
+        await tasks.delete(owner, task)
+
+    @patch("/{task_id:str}/complete")
+    async def toggle_task(
+        self,
+        owner: NamedDependency[uuid.UUID],
+        task: NamedDependency[uuid.UUID],
+        tasks: NamedDependency[TaskService],
+    ) -> TaskView:
+        """Completion toggled."""
+        return _view(await tasks.toggle(owner, task))

@@ -1,0 +1,179 @@
+"""TokenVerifier: every check of the contract, cheapest first, and a cache of verified tokens."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from joserfc import jws
+from joserfc.errors import JoseError
+from prometheus_client import Counter
+
+from token_verifier.errors import TokenRejected
+from token_verifier.keys import ALGORITHMS, KeySource
+
+MAX_TOKEN_BYTES = 8 * 1024
+MAX_LEEWAY_S = 60
+ACCESS_TOKEN_TYPES = frozenset({"at+jwt", "application/at+jwt"})
+# Headers that would let a token choose its own key, or demand semantics we do not implement.
+REFUSED_HEADERS = ("jku", "x5u", "jwk", "x5c", "crit")
+
+VERIFICATIONS = Counter(
+    "token_verifier_verifications_total", "Access-token verifications by result", ["result"]
+)
+_CACHED = VERIFICATIONS.labels("cached")
+_VERIFIED = VERIFICATIONS.labels("verified")
+
+
+@dataclass(frozen=True, slots=True)
+class VerifiedClaims:
+    sub: str
+    sid: str
+    jti: str
+    iss: str
+    aud: tuple[str, ...]
+    iat: int
+    exp: int
+    claims: dict[str, Any]
+
+
+def _invalid(detail: str) -> TokenRejected:
+    return TokenRejected("token_invalid", detail)
+
+
+def _b64json(segment: str) -> Any:
+    try:
+        raw = base64.urlsafe_b64decode(segment + "=" * (-len(segment) % 4))
+        return json.loads(raw)
+    except (binascii.Error, ValueError, UnicodeDecodeError):
+        raise _invalid("token is not a well-formed JWS") from None
+
+
+def _int_claim(claims: dict[str, Any], name: str, *, required: bool) -> int | None:
+    value = claims.get(name)
+    if value is None and not required:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise _invalid(f"claim {name} missing or malformed")
+    return int(value)
+
+
+class TokenVerifier:
+    def __init__(
+        self,
+        keys: KeySource,
+        *,
+        issuer: str,
+        audience: str | Sequence[str],
+        leeway: int = MAX_LEEWAY_S,
+        cache_size: int = 10_000,
+        now: Callable[[], float] = time.time,
+    ) -> None:
+        if not 0 <= leeway <= MAX_LEEWAY_S:
+            raise ValueError(f"leeway must be between 0 and {MAX_LEEWAY_S} seconds")
+        self._keys = keys
+        self._issuer = issuer
+        self._audience = frozenset([audience] if isinstance(audience, str) else audience)
+        self._leeway = leeway
+        self._cache_size = cache_size
+        self._cache: dict[str, tuple[VerifiedClaims, int]] = {}
+        self._now = now
+
+    async def verify(self, token: str | None) -> VerifiedClaims:
+        if not token:
+            raise TokenRejected("token_missing", "no access token")
+        cached = self._cache.get(token)
+        if cached is not None:
+            claims, generation = cached
+            if generation == self._keys.generation and self._now() < claims.exp + self._leeway:
+                _CACHED.inc()
+                return claims
+            del self._cache[token]
+        try:
+            claims = await self._verify(token)
+        except TokenRejected as rejected:
+            VERIFICATIONS.labels(rejected.code).inc()
+            raise
+        _VERIFIED.inc()
+        self._remember(token, claims)
+        return claims
+
+    def _remember(self, token: str, claims: VerifiedClaims) -> None:
+        if len(self._cache) >= self._cache_size:
+            # Drop the oldest entry (dicts keep insertion order); expired ones go on lookup.
+            self._cache.pop(next(iter(self._cache)), None)
+        self._cache[token] = (claims, self._keys.generation)
+
+    async def _verify(self, token: str) -> VerifiedClaims:
+        if len(token) > MAX_TOKEN_BYTES:
+            raise _invalid("token too large")
+        segments = token.split(".")
+        if len(segments) != 3 or not all(segments[:2]):
+            raise _invalid("token is not a compact JWS")
+        header = _b64json(segments[0])
+        if not isinstance(header, dict):
+            raise _invalid("token header is not an object")
+        alg = header.get("alg")
+        if not isinstance(alg, str) or alg not in ALGORITHMS:
+            raise _invalid("signing algorithm not accepted")
+        typ = header.get("typ")
+        if not isinstance(typ, str) or typ.lower() not in ACCESS_TOKEN_TYPES:
+            raise _invalid("not an access token (typ)")
+        for name in REFUSED_HEADERS:
+            if name in header:
+                raise _invalid(f"header parameter {name} not accepted")
+        kid = header.get("kid")
+        if not isinstance(kid, str) or not kid or len(kid) > 128:
+            raise _invalid("token has no usable key id")
+        key = await self._keys.key_for(kid)
+        if key is None:
+            raise _invalid("token signed by an unknown key")
+        if key.alg != alg:
+            raise _invalid("algorithm does not match the key")
+        try:
+            payload = jws.deserialize_compact(token, key.key, algorithms=[alg]).payload
+            claims = json.loads(payload)
+        except (JoseError, ValueError, UnicodeDecodeError, TypeError):
+            raise _invalid("token signature or format invalid") from None
+        if not isinstance(claims, dict):
+            raise _invalid("token claims are not an object")
+        return self._checked(claims)
+
+    def _checked(self, claims: dict[str, Any]) -> VerifiedClaims:
+        if claims.get("iss") != self._issuer:
+            raise _invalid("token issuer not accepted")
+        audience = claims.get("aud")
+        audiences = tuple(audience) if isinstance(audience, list) else (audience,)
+        if not all(isinstance(item, str) for item in audiences) or not (
+            self._audience & set(audiences)
+        ):
+            raise _invalid("token audience not accepted")
+        now = self._now()
+        exp = _int_claim(claims, "exp", required=True)
+        iat = _int_claim(claims, "iat", required=True)
+        nbf = _int_claim(claims, "nbf", required=False)
+        assert exp is not None and iat is not None
+        if now >= exp + self._leeway:
+            raise TokenRejected("token_expired", "access token expired")
+        if nbf is not None and nbf - self._leeway > now:
+            raise _invalid("token not valid yet")
+        if iat - self._leeway > now:
+            raise _invalid("token issued in the future")
+        sub, sid, jti = claims.get("sub"), claims.get("sid"), claims.get("jti")
+        if not isinstance(sub, str) or not sub or not isinstance(sid, str) or not sid:
+            raise _invalid("token subject or session missing")
+        return VerifiedClaims(
+            sub=sub,
+            sid=sid,
+            jti=jti if isinstance(jti, str) else "",
+            iss=self._issuer,
+            aud=tuple(str(item) for item in audiences),
+            iat=iat,
+            exp=exp,
+            claims=claims,
+        )
