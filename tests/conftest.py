@@ -7,7 +7,14 @@ from pathlib import Path
 
 import pytest
 
-from tests.infra import RedisSpace, fresh_postgres_database, fresh_redis_prefix
+from tests.infra import (
+    RedisSpace,
+    ServiceProcess,
+    fresh_postgres_database,
+    fresh_redis_prefix,
+    new_key_encryption_key,
+    start_service,
+)
 
 
 @pytest.fixture(scope="session")
@@ -28,3 +35,16 @@ def redis_space() -> Iterator[RedisSpace]:
 def workdir(tmp_path: Path) -> Path:
     """A scratch directory that plays the role of a service's working directory (`.data/`)."""
     return tmp_path
+
+
+@pytest.fixture(scope="session")
+def auth_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServiceProcess]:
+    """A real auth service process (embedded storage) that mints tokens for other services."""
+    workdir = tmp_path_factory.mktemp("auth-server")
+    env = {
+        "AUTH_KEY_ENCRYPTION_KEY": new_key_encryption_key(),
+        "AUTH_LOGIN_FAILURE_LIMIT": "1000/minute",
+    }
+    auth = start_service("auth_service", workdir, env)
+    yield auth
+    auth.stop()

@@ -6,6 +6,7 @@ Outside CI a server that cannot be reached skips its tests loudly; with CI=true 
 from __future__ import annotations
 
 import asyncio
+import base64
 import contextlib
 import os
 import secrets
@@ -18,6 +19,7 @@ import time
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -246,3 +248,19 @@ def run_cli(
         timeout=timeout,
         check=False,
     )
+
+
+def new_key_encryption_key() -> str:
+    """A fresh AUTH_KEY_ENCRYPTION_KEY (32 random bytes, base64url)."""
+    return base64.urlsafe_b64encode(secrets.token_bytes(32)).decode().rstrip("=")
+
+
+def start_service(
+    module: str, workdir: Path, env: Mapping[str, str], **kwargs: Any
+) -> ServiceProcess:
+    """Apply the service's migrations (when it has any), then start it and wait until live."""
+    workdir.mkdir(parents=True, exist_ok=True)
+    if module in ("auth_service", "todo_service"):
+        migrated = run_cli(module, "migrate", env=env, cwd=workdir)
+        assert migrated.returncode == 0, migrated.stderr
+    return ServiceProcess(module, env=env, workdir=workdir, **kwargs).start()

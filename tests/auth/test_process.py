@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import base64
-import secrets
 from pathlib import Path
 
 import httpx
@@ -12,17 +11,15 @@ import jwt as pyjwt
 import pytest
 
 from tests.auth.conftest import STRONG_PASSWORD, unique_email
-from tests.infra import ServiceProcess, run_cli
+from tests.infra import ServiceProcess, new_key_encryption_key, run_cli, start_service
 
 
 def kek() -> str:
-    return base64.urlsafe_b64encode(secrets.token_bytes(32)).decode().rstrip("=")
+    return new_key_encryption_key()
 
 
 def start_auth(workdir: Path, env: dict[str, str]) -> ServiceProcess:
-    migrated = run_cli("auth_service", "migrate", env=env, cwd=workdir)
-    assert migrated.returncode == 0, migrated.stderr
-    return ServiceProcess("auth_service", env=env, workdir=workdir).start()
+    return start_service("auth_service", workdir, env)
 
 
 def test_pyjwt_verifies_our_token_from_the_jwks_alone(workdir: Path) -> None:

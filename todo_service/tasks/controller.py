@@ -5,7 +5,7 @@ from typing import Annotated, Any
 
 from litestar import Controller, Request, delete, get, patch, post, put
 from litestar.di import NamedDependency
-from litestar.params import FromPath, JSONBody, Parameter
+from litestar.params import FromPath, FromQuery, JSONBody, QueryParameter
 
 from kit.problems import FieldError, ProblemError
 from todo_service.tasks.models import Task
@@ -52,9 +52,9 @@ class TaskController(Controller):
         self,
         owner: NamedDependency[uuid.UUID],
         tasks: NamedDependency[TaskService],
-        status: Status = "all",
-        limit: Annotated[int, Parameter(ge=1, le=100)] = 20,
-        offset: Annotated[int, Parameter(ge=0, le=1_000_000)] = 0,
+        status: FromQuery[Status] = "all",
+        limit: Annotated[int, QueryParameter(ge=1, le=100)] = 20,
+        offset: Annotated[int, QueryParameter(ge=0, le=1_000_000)] = 0,
     ) -> TaskPage:
         """The caller's tasks, newest first."""
         items, total = await tasks.list(owner, status=status, limit=limit, offset=offset)

@@ -39,7 +39,7 @@ class TaskService:
         if status != "all":
             filters.append(Task.completed == (status == "completed"))
         async with self._sessions() as db:
-            tasks, total = await TaskRepository(session=db).list_and_count(*filters)
+            tasks, total = await TaskRepository(session=db).get_many_and_count(*filters)
         return list(tasks), total
 
     async def create(self, owner: uuid.UUID, data: TaskCreate) -> Task:
