@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from litestar import Litestar
@@ -19,9 +19,11 @@ from litestar.types import (
     Send,
 )
 
+from kit.clients import trusted_proxies
 from kit.logs import RequestContextMiddleware
 from kit.observability import HTTP_LATENCY, HTTP_REQUESTS, ReadinessCheck, observability_handlers
 from kit.problems import exception_handlers
+from kit.settings import fail
 
 MAX_BODY_BYTES = 64 * 1024
 
@@ -56,10 +58,13 @@ class ServedApp:
     """The Litestar app with request context and metrics outside its own stack, so 404s and
     errors raised before routing carry a request id and are counted too."""
 
-    def __init__(self, app: Litestar, service: str) -> None:
+    def __init__(
+        self, app: Litestar, service: str, outer: Callable[[ASGIApp], ASGIApp] | None = None
+    ) -> None:
         self.litestar = app
         self.service = service
-        self._asgi = RequestContextMiddleware(MetricsMiddleware(app, service))
+        inner: ASGIApp = RequestContextMiddleware(MetricsMiddleware(app, service))
+        self._asgi = outer(inner) if outer is not None else inner
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         await self._asgi(scope, receive, send)
@@ -75,8 +80,15 @@ def build_app(
     route_handlers: Sequence[ControllerRouterHandler],
     readiness: Mapping[str, ReadinessCheck],
     extra_exception_handlers: ExceptionHandlersMap | None = None,
+    outer: Callable[[ASGIApp], ASGIApp] | None = None,
     **litestar_kwargs: Any,
 ) -> ServedApp:
+    """A service's Litestar app with the common edges; `outer` wraps everything (the
+    gateway's security headers, which must be on every response, errors included)."""
+    try:
+        trusted_proxies()
+    except ValueError as error:
+        fail(f"configuration error: TRUSTED_PROXIES: {error}")
     handlers = exception_handlers()
     handlers.update(extra_exception_handlers or {})
     app = Litestar(
@@ -88,4 +100,4 @@ def build_app(
         ),
         **litestar_kwargs,
     )
-    return ServedApp(app, service)
+    return ServedApp(app, service, outer)

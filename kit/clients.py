@@ -12,11 +12,27 @@ from litestar import Request
 MAX_USER_AGENT = 256
 
 
+Network = ipaddress.IPv4Network | ipaddress.IPv6Network
+
+
+def parse_networks(raw: str) -> tuple[Network, ...]:
+    """`10.0.0.0/8, 127.0.0.1` → networks; a malformed entry raises ValueError."""
+    return tuple(ipaddress.ip_network(item.strip()) for item in raw.split(",") if item.strip())
+
+
 @lru_cache(maxsize=1)
-def trusted_proxies() -> frozenset[str]:
-    """Peers whose X-Forwarded-For is believed: `TRUSTED_PROXIES`, loopback by default."""
-    raw = os.environ.get("TRUSTED_PROXIES", "127.0.0.1,::1")
-    return frozenset(item.strip() for item in raw.split(",") if item.strip())
+def trusted_proxies() -> tuple[Network, ...]:
+    """Peers whose X-Forwarded-For is believed: `TRUSTED_PROXIES` (addresses or CIDR ranges),
+    loopback by default — the gateway on the same host."""
+    return parse_networks(os.environ.get("TRUSTED_PROXIES", "127.0.0.1,::1"))
+
+
+def is_trusted(peer: str, networks: tuple[Network, ...]) -> bool:
+    try:
+        address = ipaddress.ip_address(peer)
+    except ValueError:
+        return False
+    return any(address in network for network in networks)
 
 
 def _valid_ip(value: str) -> str | None:
@@ -28,7 +44,7 @@ def _valid_ip(value: str) -> str | None:
 
 def client_address(request: Request[Any, Any, Any]) -> str:
     peer = request.client.host if request.client else ""
-    if peer in trusted_proxies():
+    if is_trusted(peer, trusted_proxies()):
         forwarded = request.headers.get("x-forwarded-for", "")
         # The proxy appends the address it saw; the last entry is the one it vouches for.
         hops = [hop for hop in forwarded.split(",") if hop.strip()]

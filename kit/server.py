@@ -27,4 +27,5 @@ def serve(factory: str, host: str, port: int) -> None:
         log_config=None,
         lifespan="on",
         timeout_graceful_shutdown=10,
+        server_header=False,
     )

@@ -264,3 +264,70 @@ def start_service(
         migrated = run_cli(module, "migrate", env=env, cwd=workdir)
         assert migrated.returncode == 0, migrated.stderr
     return ServiceProcess(module, env=env, workdir=workdir, **kwargs).start()
+
+
+@dataclass
+class Stack:
+    """The three services as real processes: replicas of auth and todo behind one gateway."""
+
+    gateway: ServiceProcess
+    auths: list[ServiceProcess]
+    todos: list[ServiceProcess]
+    env: dict[str, str]
+    workdir: Path
+
+    @property
+    def url(self) -> str:
+        return self.gateway.url
+
+    def processes(self) -> list[ServiceProcess]:
+        return [self.gateway, *self.todos, *self.auths]
+
+    def stop(self) -> None:
+        for process in self.processes():
+            process.stop()
+
+
+def start_stack(
+    workdir: Path,
+    env: Mapping[str, str] | None = None,
+    *,
+    auth_replicas: int = 1,
+    todo_replicas: int = 1,
+) -> Stack:
+    """Start auth replicas, then todo replicas (keys from the first auth), then the gateway
+    over all of them. Embedded storage in `workdir` unless `env` names servers."""
+    env = {"AUTH_KEY_ENCRYPTION_KEY": new_key_encryption_key(), **(env or {})}
+    auths = [
+        start_service("auth_service", workdir, env, name=f"auth{i}")
+        if i == 0
+        else ServiceProcess("auth_service", env=env, workdir=workdir, name=f"auth{i}").start()
+        for i in range(auth_replicas)
+    ]
+    todo_env = {"TODO_JWKS_URL": f"{auths[0].url}/.well-known/jwks.json", **env}
+    todos = [
+        start_service("todo_service", workdir, todo_env, name=f"todo{i}")
+        if i == 0
+        else ServiceProcess("todo_service", env=todo_env, workdir=workdir, name=f"todo{i}").start()
+        for i in range(todo_replicas)
+    ]
+    gateway_env = {
+        "GATEWAY_AUTH_URL": ",".join(auth.url for auth in auths),
+        "GATEWAY_TODO_URL": ",".join(todo.url for todo in todos),
+        **env,
+    }
+    gateway = ServiceProcess("gateway", env=gateway_env, workdir=workdir).start()
+    stack = Stack(gateway=gateway, auths=auths, todos=todos, env=dict(env), workdir=workdir)
+
+    def ready() -> bool:
+        try:
+            return httpx.get(f"{gateway.url}/health/ready", timeout=2).status_code == 200
+        except httpx.HTTPError:
+            return False
+
+    try:
+        wait_until(ready, timeout=30, what="the gateway to report every upstream ready")
+    except BaseException:
+        stack.stop()
+        raise
+    return stack

@@ -12,7 +12,6 @@ from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
 
-import httpx
 import pytest
 from litestar.testing import AsyncTestClient
 from prometheus_client import REGISTRY
@@ -104,8 +103,7 @@ async def test_auth_outage_does_not_stop_verification(
     auth, _ = own_auth
     user = register_user(auth, "outage")
     auth.stop()
-    with pytest.raises(httpx.ConnectError):
-        httpx.get(f"{auth.url}/health/live")
+    assert auth.proc is not None and auth.proc.poll() is not None  # really gone
     listed = await todo_client.get(user.tasks, headers=user.headers)
     assert listed.status_code == 200
     created = await todo_client.post(user.tasks, json={"title": "offline"}, headers=user.headers)

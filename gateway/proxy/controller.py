@@ -1,0 +1,55 @@
+"""The gateway's routes: each public prefix forwarded to the service that owns it."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from litestar import Controller, HttpMethod, Request, route
+from litestar.di import NamedDependency
+from litestar.response.base import ASGIResponse
+
+from gateway.edge.ratelimit import AuthRateLimit
+from gateway.proxy.forwarder import Forwarder
+from gateway.proxy.upstreams import Upstreams
+from kit.clients import Network, is_trusted
+
+METHODS = [
+    HttpMethod.GET,
+    HttpMethod.HEAD,
+    HttpMethod.POST,
+    HttpMethod.PUT,
+    HttpMethod.PATCH,
+    HttpMethod.DELETE,
+]
+
+
+def address_of(request: Request[Any, Any, Any], trusted: tuple[Network, ...]) -> str:
+    """The client: the TCP peer, unless the peer is a proxy the gateway trusts."""
+    peer = request.client.host if request.client else ""
+    if trusted and is_trusted(peer, trusted):
+        hops = [hop.strip() for hop in request.headers.get("x-forwarded-for", "").split(",")]
+        if hops and hops[-1]:
+            return hops[-1]
+    return peer
+
+
+class ProxyController(Controller):
+    include_in_schema = False
+
+    @route(
+        ["/auth/{path:path}", "/oauth/{path:path}", "/.well-known/{path:path}", "/api/{path:path}"],
+        http_method=METHODS,
+    )
+    async def forward(
+        self,
+        request: Request[Any, Any, Any],
+        forwarder: NamedDependency[Forwarder],
+        upstreams: NamedDependency[Upstreams],
+        rate_limit: NamedDependency[AuthRateLimit],
+    ) -> ASGIResponse:
+        """`/api/*` to the todo service, everything else here to the auth service."""
+        path: str = request.scope["path"]
+        address = address_of(request, upstreams.trusted_proxies)
+        await rate_limit.check(request.method, path, address)
+        upstream = upstreams.todo if path.startswith("/api/") else upstreams.auth
+        return await forwarder.forward(request, upstream, address)

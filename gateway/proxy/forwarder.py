@@ -1,0 +1,188 @@
+"""Forwarding one request to a service and relaying its answer unchanged.
+
+The upstream's response goes back as it came: status, body and every header (each Set-Cookie)
+except the hop-by-hop ones. The request goes out with the client's headers minus hop-by-hop and
+minus anything the gateway vouches for itself (X-Forwarded-*, X-Request-ID, Host).
+"""
+
+from __future__ import annotations
+
+import time
+import urllib.parse
+from collections.abc import Iterable
+from typing import Any
+
+import httpx
+import structlog
+from litestar import Request
+from litestar.response.base import ASGIResponse
+from prometheus_client import Counter, Histogram
+
+from gateway.proxy.upstreams import Upstream
+from kit.problems import ProblemError
+
+# Responses are read whole (they are API answers); a bigger one is refused, not streamed.
+MAX_RESPONSE_BYTES = 8 * 1024 * 1024
+HOP_BY_HOP = frozenset(
+    {
+        "connection",
+        "keep-alive",
+        "proxy-authenticate",
+        "proxy-authorization",
+        "proxy-connection",
+        "te",
+        "trailer",
+        "trailers",
+        "transfer-encoding",
+        "upgrade",
+    }
+)
+SET_BY_GATEWAY = frozenset(
+    {
+        "host",
+        "content-length",
+        "forwarded",
+        "x-forwarded-for",
+        "x-forwarded-proto",
+        "x-forwarded-host",
+        "x-forwarded-port",
+        "x-forwarded-prefix",
+        "x-real-ip",
+        "x-request-id",
+    }
+)
+NOT_RELAYED = frozenset({"content-length", "date", "server", "x-request-id"})
+_PATH_SAFE = "/:@!$&'()*+,;=-._~"
+
+UPSTREAM_LATENCY = Histogram(
+    "gateway_upstream_seconds",
+    "Time to the upstream's full answer, by service",
+    ["service"],
+    buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 15),
+)
+UPSTREAM_RESPONSES = Counter(
+    "gateway_upstream_responses_total",
+    "Upstream answers by service and status (or failure)",
+    ["service", "status"],
+)
+log = structlog.get_logger("gateway")
+
+
+def _listed_in_connection(headers: Iterable[tuple[str, str]]) -> frozenset[str]:
+    return frozenset(
+        token.strip().lower()
+        for name, value in headers
+        if name.lower() == "connection"
+        for token in value.split(",")
+    )
+
+
+def upstream_target(request: Request[Any, Any, Any]) -> str:
+    """The decoded path the gateway routed on, re-encoded, so that the upstream sees exactly
+    the path the gateway's rules (rate limits) were applied to."""
+    path: str = request.scope["path"]
+    segments = path.split("/")
+    if "." in segments or ".." in segments:
+        raise ProblemError(400, "malformed_request", "dot segments are not allowed in paths")
+    target = urllib.parse.quote(path, safe=_PATH_SAFE)
+    query = request.scope.get("query_string", b"")
+    return f"{target}?{query.decode('latin-1')}" if query else target
+
+
+class Forwarder:
+    def __init__(self, client: httpx.AsyncClient) -> None:
+        self._client = client
+
+    async def forward(
+        self, request: Request[Any, Any, Any], upstream: Upstream, client_address: str
+    ) -> ASGIResponse:
+        target = upstream_target(request)
+        body = await request.body()
+        headers = self._request_headers(request, client_address)
+        started = time.perf_counter()
+        for base in upstream.attempts():
+            outgoing = self._client.build_request(
+                request.method, base + target, headers=headers, content=body
+            )
+            try:
+                response = await self._client.send(outgoing, stream=True)
+            except httpx.ConnectError:
+                log.warning("upstream_refused", service=upstream.name, upstream=base)
+                continue
+            except httpx.TimeoutException as error:
+                if isinstance(error, httpx.ConnectTimeout | httpx.PoolTimeout):
+                    log.warning("upstream_connect_timeout", service=upstream.name, upstream=base)
+                    continue
+                raise self._failure(upstream, "timeout") from None
+            except httpx.HTTPError as error:
+                log.warning("upstream_failed", service=upstream.name, error=type(error).__name__)
+                raise self._failure(upstream, "error") from None
+            try:
+                content = await self._read(response)
+            except httpx.TimeoutException:
+                raise self._failure(upstream, "timeout") from None
+            except (httpx.HTTPError, OverflowError) as error:
+                log.warning("upstream_failed", service=upstream.name, error=type(error).__name__)
+                raise self._failure(upstream, "error") from None
+            finally:
+                await response.aclose()
+            UPSTREAM_LATENCY.labels(upstream.name).observe(time.perf_counter() - started)
+            UPSTREAM_RESPONSES.labels(upstream.name, str(response.status_code)).inc()
+            return self._relayed(response, content, head=request.method == "HEAD")
+        raise self._failure(upstream, "unavailable")
+
+    @staticmethod
+    def _failure(upstream: Upstream, kind: str) -> ProblemError:
+        UPSTREAM_RESPONSES.labels(upstream.name, kind).inc()
+        if kind == "timeout":
+            return ProblemError(504, "upstream_timeout", f"the {upstream.name} service is too slow")
+        if kind == "unavailable":
+            return ProblemError(
+                503,
+                "upstream_unavailable",
+                f"the {upstream.name} service is unavailable",
+                headers={"Retry-After": "2"},
+            )
+        return ProblemError(502, "upstream_unavailable", f"the {upstream.name} service failed")
+
+    @staticmethod
+    def _request_headers(
+        request: Request[Any, Any, Any], client_address: str
+    ) -> list[tuple[str, str]]:
+        raw = request.headers.items()
+        dropped = HOP_BY_HOP | SET_BY_GATEWAY | _listed_in_connection(raw)
+        headers = [(name, value) for name, value in raw if name.lower() not in dropped]
+        headers += [
+            ("x-forwarded-for", client_address),
+            ("x-forwarded-proto", request.url.scheme),
+            ("x-request-id", str(request.scope.get("state", {}).get("request_id", ""))),
+        ]
+        if host := request.headers.get("host"):
+            headers.append(("x-forwarded-host", host))
+        return headers
+
+    @staticmethod
+    async def _read(response: httpx.Response) -> bytes:
+        chunks: list[bytes] = []
+        size = 0
+        async for chunk in response.aiter_raw():
+            size += len(chunk)
+            if size > MAX_RESPONSE_BYTES:
+                raise OverflowError("upstream response too large")
+            chunks.append(chunk)
+        return b"".join(chunks)
+
+    @staticmethod
+    def _relayed(response: httpx.Response, content: bytes, *, head: bool) -> ASGIResponse:
+        raw = [
+            (name.decode("latin-1"), value.decode("latin-1"))
+            for name, value in response.headers.raw
+        ]
+        dropped = HOP_BY_HOP | NOT_RELAYED | _listed_in_connection(raw)
+        headers = [(name.lower(), value) for name, value in raw if name.lower() not in dropped]
+        return ASGIResponse(
+            body=b"" if head else content,
+            status_code=response.status_code,
+            headers=headers,
+            is_head_response=head,
+        )

@@ -1,0 +1,147 @@
+"""`make run`: the whole platform on one machine — auth, todo and the gateway as three
+processes, migrations applied first, logs interleaved with a prefix, Ctrl-C stops all three.
+
+Embedded defaults (SQLite files under .data/, SQL refresh store, in-process rate limits)
+unless AUTH_DATABASE_URL, TODO_DATABASE_URL, AUTH_REDIS_URL or GATEWAY_REDIS_URL say otherwise.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+import httpx
+
+READY_TIMEOUT_S = 60.0
+
+
+@dataclass(frozen=True)
+class Service:
+    name: str
+    module: str
+    prefix: str
+    default_port: int
+
+    def port(self, env: Mapping[str, str]) -> int:
+        return int(env.get(f"{self.prefix}_PORT", self.default_port))
+
+    def url(self, env: Mapping[str, str]) -> str:
+        host = env.get(f"{self.prefix}_HOST", "127.0.0.1")
+        return f"http://{host}:{self.port(env)}"
+
+
+AUTH = Service("auth", "auth_service", "AUTH", 8001)
+TODO = Service("todo", "todo_service", "TODO", 8002)
+GATEWAY = Service("gateway", "gateway", "GATEWAY", 8000)
+
+
+def stack_environment(base: Mapping[str, str]) -> dict[str, str]:
+    """Point the services at each other when only their ports were changed."""
+    env = {**base, "PYTHONUNBUFFERED": "1"}
+    env.setdefault("TODO_JWKS_URL", f"{AUTH.url(env)}/.well-known/jwks.json")
+    env.setdefault("GATEWAY_AUTH_URL", AUTH.url(env))
+    env.setdefault("GATEWAY_TODO_URL", TODO.url(env))
+    return env
+
+
+def _relay(name: str, stream: object) -> None:
+    for line in iter(stream.readline, b""):  # type: ignore[attr-defined]
+        sys.stdout.write(f"{name:<8}| {line.decode(errors='replace')}")
+        sys.stdout.flush()
+
+
+def _migrate(service: Service, env: Mapping[str, str]) -> None:
+    done = subprocess.run(  # noqa: S603 - our own interpreter and module, no shell
+        [sys.executable, "-m", service.module, "migrate"],
+        env=env,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    if done.returncode != 0:
+        sys.stderr.write(f"{service.name}: migrations failed\n{done.stderr}")
+        raise SystemExit(1)
+    print(f"{service.name:<8}| migrations applied")
+
+
+def _wait_ready(service: Service, env: Mapping[str, str], process: subprocess.Popen[bytes]) -> None:
+    deadline = time.monotonic() + READY_TIMEOUT_S
+    url = f"{service.url(env)}/health/ready"
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"{service.name} exited with status {process.returncode}")
+        try:
+            if httpx.get(url, timeout=1).status_code == 200:
+                return
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.2)
+    raise RuntimeError(f"{service.name} was not ready after {READY_TIMEOUT_S:.0f} s ({url})")
+
+
+def _stop(processes: list[subprocess.Popen[bytes]]) -> None:
+    for process in processes:
+        if process.poll() is None:
+            process.send_signal(signal.SIGTERM)
+    deadline = time.monotonic() + 10
+    for process in processes:
+        try:
+            process.wait(timeout=max(0.1, deadline - time.monotonic()))
+        except subprocess.TimeoutExpired:
+            process.kill()
+
+
+def main() -> int:
+    env = stack_environment(os.environ)
+    for service in (AUTH, TODO):
+        _migrate(service, env)
+    processes: list[subprocess.Popen[bytes]] = []
+    stopping = threading.Event()
+
+    def on_signal(_signum: int, _frame: object) -> None:
+        stopping.set()
+
+    signal.signal(signal.SIGINT, on_signal)
+    signal.signal(signal.SIGTERM, on_signal)
+    try:
+        for service in (AUTH, TODO, GATEWAY):
+            process = subprocess.Popen(  # noqa: S603 - our own interpreter and module
+                [sys.executable, "-m", service.module, "serve"],
+                env=env,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.STDOUT,
+            )
+            processes.append(process)
+            threading.Thread(
+                target=_relay, args=(service.name, process.stdout), daemon=True
+            ).start()
+            _wait_ready(service, env, process)
+    except RuntimeError as error:
+        sys.stderr.write(f"stack failed to start: {error}\n")
+        _stop(processes)
+        return 1
+    gateway = GATEWAY.url(env)
+    print(
+        f"\nready: web client {gateway}/  API {gateway}/auth, {gateway}/api  "
+        f"(auth {AUTH.url(env)}, todo {TODO.url(env)}); Ctrl-C stops all three\n",
+        flush=True,
+    )
+    while not stopping.is_set():
+        for service, process in zip((AUTH, TODO, GATEWAY), processes, strict=True):
+            if process.poll() is not None:
+                sys.stderr.write(f"{service.name} exited with status {process.returncode}\n")
+                _stop(processes)
+                return 1
+        stopping.wait(0.5)
+    _stop(processes)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
