@@ -1,0 +1,74 @@
+"""An upstream for testing the gateway's forwarding: it answers with what it received.
+
+`/slow?seconds=n` waits before answering, `/cookies` sets two cookies, `/big` returns 1 MiB.
+It is a test double of *any* upstream (the gateway is the unit under test), run by uvicorn
+on a loopback port in a thread.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import threading
+import urllib.parse
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+import uvicorn
+
+from tests.infra import free_port, wait_until
+
+
+async def echo_app(scope: dict[str, Any], receive: Any, send: Any) -> None:
+    if scope["type"] != "http":
+        return
+    body = b""
+    while True:
+        message = await receive()
+        body += message.get("body", b"")
+        if not message.get("more_body"):
+            break
+    path = scope["path"]
+    query = urllib.parse.parse_qs(scope["query_string"].decode())
+    headers: list[tuple[bytes, bytes]] = [(b"content-type", b"application/json")]
+    if path.endswith("/slow"):
+        await asyncio.sleep(float(query.get("seconds", ["1"])[0]))
+    if path.endswith("/cookies"):
+        headers += [(b"set-cookie", b"a=1; Path=/"), (b"set-cookie", b"b=2; Path=/")]
+    if path.endswith("/big"):
+        payload = b"x" * (1024 * 1024)
+    else:
+        payload = json.dumps(
+            {
+                "method": scope["method"],
+                "path": path,
+                "raw_path": scope.get("raw_path", b"").decode("latin-1"),
+                "query": scope["query_string"].decode("latin-1"),
+                "headers": [
+                    [k.decode("latin-1"), v.decode("latin-1")] for k, v in scope["headers"]
+                ],
+                "body": body.decode("latin-1"),
+                "port": scope["server"][1],
+            }
+        ).encode()
+    headers.append((b"connection", b"keep-alive"))
+    await send({"type": "http.response.start", "status": 200, "headers": headers})
+    await send({"type": "http.response.body", "body": payload})
+
+
+@contextmanager
+def echo_server() -> Iterator[str]:
+    port = free_port()
+    config = uvicorn.Config(
+        echo_app, host="127.0.0.1", port=port, log_level="warning", lifespan="off"
+    )
+    server = uvicorn.Server(config)
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    wait_until(lambda: server.started, timeout=10, what="the echo upstream to start")
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.should_exit = True
+        thread.join(timeout=10)
