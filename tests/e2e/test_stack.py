@@ -12,7 +12,15 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.infra import RedisSpace, Stack, fresh_postgres_database, run_cli, start_stack, wait_until
+from tests.infra import (
+    RedisSpace,
+    ServiceProcess,
+    Stack,
+    fresh_postgres_database,
+    run_cli,
+    start_stack,
+    wait_until,
+)
 
 PASSWORD = "correct horse battery staple"
 
@@ -100,18 +108,18 @@ def test_request_id_reaches_every_service_log(stack: Stack) -> None:
         )
         assert response.headers["x-request-id"] == request_id
     for process in stack.processes():
-        wait_until(
-            lambda process=process: request_id in process.log_text(),
-            timeout=10,
-            what=f"{process.name or process.module} to log the request id",
-        )
+
+        def logged(process: ServiceProcess = process) -> bool:
+            return request_id in process.log_text()
+
+        wait_until(logged, timeout=10, what=f"{process.name or process.module} to log the id")
 
 
 def test_dot_segments_are_refused(stack: Stack) -> None:
     host, port = "127.0.0.1", stack.gateway.port
     with socket.create_connection((host, port), timeout=5) as connection:
         connection.sendall(
-            f"GET /auth/../api/x/tasks HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n".encode()
+            b"GET /auth/../api/x/tasks HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n"
         )
         answer = b""
         while chunk := connection.recv(65536):
