@@ -58,11 +58,10 @@ async def echo_app(scope: dict[str, Any], receive: Any, send: Any) -> None:
 
 
 @contextmanager
-def echo_server() -> Iterator[str]:
+def echo_server(app: Any = echo_app) -> Iterator[str]:
+    """Serve `app` (the echo upstream by default) on a loopback port in a thread."""
     port = free_port()
-    config = uvicorn.Config(
-        echo_app, host="127.0.0.1", port=port, log_level="warning", lifespan="off"
-    )
+    config = uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="off")
     server = uvicorn.Server(config)
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
