@@ -74,7 +74,13 @@ KEEP_DEFAULT: dict[str, set[str]] = {
         "TODO_JWKS_MIN_REFRESH",
         "TODO_JWKS_MAX_REFRESH",
     },
-    "gateway": set(),
+    "gateway": {
+        # Upstream timeouts (2 s connect, 15 s read) suit both deployments.
+        "GATEWAY_CONNECT_TIMEOUT_MS",
+        "GATEWAY_READ_TIMEOUT_MS",
+        # Key prefix in Redis: only needed when several deployments share one Redis.
+        "GATEWAY_REDIS_PREFIX",
+    },
 }
 
 Document = dict[str, Any]
