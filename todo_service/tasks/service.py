@@ -50,17 +50,12 @@ class TaskService:
 
     async def get(self, owner: uuid.UUID, task_id: uuid.UUID) -> Task:
         async with self._sessions() as db:
-            task = await TaskRepository(session=db).get_one_or_none(id=task_id, owner_id=owner)
-        if task is None:
-            raise NOT_FOUND
-        return task
+            return await _owned(TaskRepository(session=db), owner, task_id)
 
     async def update(self, owner: uuid.UUID, task_id: uuid.UUID, data: TaskUpdate) -> Task:
         async with self._sessions.begin() as db:
             repository = TaskRepository(session=db)
-            task = await repository.get_one_or_none(id=task_id, owner_id=owner)
-            if task is None:
-                raise NOT_FOUND
+            task = await _owned(repository, owner, task_id)
             task.title = data.title
             if data.description is not None:
                 task.description = data.description
@@ -72,9 +67,7 @@ class TaskService:
     async def toggle(self, owner: uuid.UUID, task_id: uuid.UUID) -> Task:
         async with self._sessions.begin() as db:
             repository = TaskRepository(session=db)
-            task = await repository.get_one_or_none(id=task_id, owner_id=owner)
-            if task is None:
-                raise NOT_FOUND
+            task = await _owned(repository, owner, task_id)
             task.completed = not task.completed
             task.updated_at = _now()
             return await repository.update(task)
@@ -82,7 +75,12 @@ class TaskService:
     async def delete(self, owner: uuid.UUID, task_id: uuid.UUID) -> None:
         async with self._sessions.begin() as db:
             repository = TaskRepository(session=db)
-            task = await repository.get_one_or_none(id=task_id, owner_id=owner)
-            if task is None:
-                raise NOT_FOUND
-            await repository.delete(task.id)
+            await repository.delete((await _owned(repository, owner, task_id)).id)
+
+
+async def _owned(repository: TaskRepository, owner: uuid.UUID, task_id: uuid.UUID) -> Task:
+    """The task, if it is the owner's; 404 otherwise, whoever else it may belong to."""
+    task = await repository.get_one_or_none(id=task_id, owner_id=owner)
+    if task is None:
+        raise NOT_FOUND
+    return task
