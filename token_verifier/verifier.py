@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import binascii
 import json
+import math
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -46,10 +47,20 @@ def _invalid(detail: str) -> TokenRejected:
     return TokenRejected("token_invalid", detail)
 
 
+def _reject_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not JSON")
+
+
+def strict_json(raw: bytes) -> Any:
+    """RFC 8725 §3.7: UTF-8 only (no UTF-16/32 detection, no BOM), and RFC 8259 numbers only
+    (no NaN or Infinity, which Python's json would otherwise accept)."""
+    return json.loads(raw.decode("utf-8"), parse_constant=_reject_constant)
+
+
 def _b64json(segment: str) -> Any:
     try:
         raw = base64.urlsafe_b64decode(segment + "=" * (-len(segment) % 4))
-        return json.loads(raw)
+        return strict_json(raw)
     except (binascii.Error, ValueError, UnicodeDecodeError):
         raise _invalid("token is not a well-formed JWS") from None
 
@@ -58,7 +69,7 @@ def _int_claim(claims: dict[str, Any], name: str, *, required: bool) -> int | No
     value = claims.get(name)
     if value is None and not required:
         return None
-    if isinstance(value, bool) or not isinstance(value, int | float):
+    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
         raise _invalid(f"claim {name} missing or malformed")
     return int(value)
 
@@ -137,7 +148,7 @@ class TokenVerifier:
             raise _invalid("algorithm does not match the key")
         try:
             payload = jws.deserialize_compact(token, key.key, algorithms=[alg]).payload
-            claims = json.loads(payload)
+            claims = strict_json(payload)
         except (JoseError, ValueError, UnicodeDecodeError, TypeError):
             raise _invalid("token signature or format invalid") from None
         if not isinstance(claims, dict):

@@ -36,7 +36,9 @@ def owner_of(request: Request[VerifiedClaims, Any, Any], user_id: FromPath[str])
         raise ProblemError(403, "forbidden", "token subject is not a user id") from None
 
 
-def task_uuid(task_id: FromPath[str]) -> uuid.UUID:
+def task_uuid(task_id: FromPath[str], owner: NamedDependency[uuid.UUID]) -> uuid.UUID:
+    """The task id of the path. Depends on `owner` so that a foreign list is 403 before the
+    id's syntax is looked at."""
     try:
         return uuid.UUID(task_id)
     except ValueError:
