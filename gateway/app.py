@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections.abc import AsyncIterator
+from http.cookiejar import CookieJar, DefaultCookiePolicy
 from pathlib import Path
 
 import httpx
@@ -57,6 +58,9 @@ def create_app(settings: Settings | None = None) -> ServedApp:
         limits=httpx.Limits(max_connections=512, max_keepalive_connections=128),
         follow_redirects=False,
         trust_env=False,
+        # The client is shared by every request: it must never keep an upstream's cookies,
+        # or the next caller would be sent the previous caller's refresh token.
+        cookies=CookieJar(policy=DefaultCookiePolicy(allowed_domains=[])),
     )
     upstreams = Upstreams(
         Upstream("auth", settings.auth_urls),

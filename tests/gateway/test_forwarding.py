@@ -112,6 +112,11 @@ async def test_trusted_proxy_address_is_believed(echo: str) -> None:
 async def test_every_set_cookie_survives(gateway: Client) -> None:
     response = await gateway.get("/auth/cookies")
     assert sorted(response.headers.get_list("set-cookie")) == ["a=1; Path=/", "b=2; Path=/"]
+    # The gateway keeps no cookie of its own: the next caller sends none upstream.
+    gateway.cookies.clear()
+    assert "cookie" not in received_headers(await gateway.get("/auth/x"))
+    own = await gateway.get("/auth/x", headers={"Cookie": "mine=1"})
+    assert received_headers(own)["cookie"] == ["mine=1"]
     assert (
         "connection" not in {k.lower() for k in response.headers if k.lower() == "connection"}
         or True
