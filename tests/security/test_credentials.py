@@ -8,6 +8,7 @@ import secrets
 import statistics
 import time
 from collections.abc import Iterator
+from typing import Any
 
 import httpx
 import pytest
@@ -32,10 +33,10 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
     stack.stop()
 
 
-def register(client: httpx.Client, email: str) -> dict[str, str]:
+def register(client: httpx.Client, email: str) -> dict[str, Any]:
     response = client.post("/auth/register", json={"email": email, "password": PASSWORD})
     assert response.status_code == 201, response.text
-    body: dict[str, str] = response.json()
+    body: dict[str, Any] = response.json()
     return body
 
 
