@@ -142,6 +142,7 @@ def create_app(
             InterfaceError,
             PoolTimeoutError,
             ConnectionError,
+            TimeoutError,
             redis.exceptions.ConnectionError,
             redis.exceptions.TimeoutError,
         ),

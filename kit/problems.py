@@ -18,6 +18,7 @@ from litestar.exceptions import (
     ValidationException,
 )
 from litestar.types import ExceptionHandlersMap
+from sqlalchemy.exc import DBAPIError
 
 PROBLEM_JSON = "application/problem+json"
 log = structlog.get_logger("problems")
@@ -169,6 +170,32 @@ def _on_dependency_down(_: Request[Any, Any, Any], exc: Exception) -> Response[d
     )
 
 
+# SQLSTATE classes that mean "the server is not there for you right now", not "your query is
+# wrong": 08 connection exception, 53 insufficient resources, 57 operator intervention
+# (e.g. 57P01 admin shutdown while a connection was pooled).
+_UNAVAILABLE_SQLSTATE_CLASSES = ("08", "53", "57")
+
+
+def _sqlstate(exc: BaseException) -> str:
+    for source in (exc, getattr(exc, "orig", None), getattr(exc, "__cause__", None)):
+        for name in ("sqlstate", "pgcode"):
+            value = getattr(source, name, None)
+            if isinstance(value, str):
+                return value
+    return ""
+
+
+def _on_database_error(request: Request[Any, Any, Any], exc: Exception) -> Response[dict[str, Any]]:
+    """A database error that says the server went away is a 503; any other is a bug (500)."""
+    invalidated = bool(getattr(exc, "connection_invalidated", False))
+    if invalidated or _sqlstate(exc).startswith(_UNAVAILABLE_SQLSTATE_CLASSES):
+        return _on_dependency_down(request, exc)
+    return _on_unexpected(request, exc)
+
+
 def dependency_down_handlers(*exception_types: type[Exception]) -> ExceptionHandlersMap:
-    """503 `upstream_unavailable` for the exceptions a service's storage raises when it is down."""
-    return {exc_type: _on_dependency_down for exc_type in exception_types}
+    """503 `upstream_unavailable` for the exceptions a service's storage raises when it is down
+    (plus the same for SQLAlchemy's DBAPIError when it carries a "server unavailable" state)."""
+    handlers: ExceptionHandlersMap = {exc_type: _on_dependency_down for exc_type in exception_types}
+    handlers[DBAPIError] = _on_database_error
+    return handlers

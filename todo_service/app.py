@@ -65,7 +65,9 @@ def create_app(settings: Settings | None = None) -> ServedApp:
         route_handlers=[TaskController],
         readiness={"database": database_ready, "jwks": keys_ready},
         extra_exception_handlers={
-            **dependency_down_handlers(OperationalError, InterfaceError, PoolTimeoutError),
+            **dependency_down_handlers(
+                OperationalError, InterfaceError, PoolTimeoutError, ConnectionError, TimeoutError
+            ),
             **EXCEPTION_HANDLERS,
         },
         dependencies={

@@ -1,9 +1,8 @@
 from __future__ import annotations
 
-from advanced_alchemy.repository import SQLAlchemyAsyncRepository
-
 from auth_service.users.models import User
+from kit.database import Repository
 
 
-class UserRepository(SQLAlchemyAsyncRepository[User]):
+class UserRepository(Repository[User]):
     model_type = User

@@ -1,9 +1,8 @@
 from __future__ import annotations
 
-from advanced_alchemy.repository import SQLAlchemyAsyncRepository
-
+from kit.database import Repository
 from todo_service.tasks.models import Task
 
 
-class TaskRepository(SQLAlchemyAsyncRepository[Task]):
+class TaskRepository(Repository[Task]):
     model_type = Task
