@@ -1,0 +1,155 @@
+"""`make bench`: every performance target of DESIGN.md measured in one run, as one table.
+
+    PYTHONPATH=. .venv/bin/python -m tests.bench          # ≈ 6 minutes
+    BENCH_QUICK=1 PYTHONPATH=. .venv/bin/python -m tests.bench   # shorter runs, same rows
+
+Prints the table and writes it to tests/artifacts/bench.md. A measurement that cannot be made
+(wrk missing, a server down, the peer not installable offline) is a row saying why.
+"""
+
+from __future__ import annotations
+
+import datetime
+import os
+import shutil
+import signal
+import sys
+import time
+from types import FrameType
+
+from tests.bench import rows, wrk
+from tests.bench.measure import CORES, Bench, Timing, run_platform
+from tests.bench.peer_bench import peer
+from tests.bench.procs import Resources
+from tests.infra import ROOT
+
+ARTIFACTS = ROOT / "tests" / "artifacts"
+WORKDIR = ARTIFACTS / "bench-run"
+OUTPUT = ARTIFACTS / "bench.md"
+
+WRK_ROWS = [
+    rows.THROUGHPUT_DIRECT,
+    rows.THROUGHPUT_GATEWAY,
+    rows.LOGINS,
+    rows.STALL,
+    rows.REFRESH_REDIS,
+    rows.REFRESH_SQL,
+    rows.GATEWAY_LATENCY,
+    rows.JWKS,
+    rows.ASGI,
+    rows.PEER_LOGIN,
+    rows.PEER_LIST,
+]
+
+NOTES = """\
+- **auth off** is `tests/bench/authoff.py`, BENCH ONLY: the todo app built by its own factory
+  and served by `kit.server.serve`, with the TokenVerifier replaced by a stub whose `verify`
+  returns fixed claims. Everything else (middleware, handler, PostgreSQL query) is the same.
+- Throughput runs: wrk, 2 threads, 32 connections, the same token on every request (so the
+  verified-token cache is hit). A/B pairs (auth on/off, uvicorn/granian): a warm-up run of each,
+  then the two alternately, twice in a full run (once with BENCH_QUICK), best run of each counted.
+  "server CPU" is the servers' own CPU per request (from /proc), which other work on the machine
+  moves far less than req/s; "by server CPU" is the ratio those figures give.
+  One server process per service (uvicorn unless noted), PostgreSQL databases, 20 tasks listed.
+- Logins: wrk, 64 connections, auth with `AUTH_HASH_QUEUE=64` so that all 64 are admitted
+  (2 hashing, 62 queued) rather than answered 503; the Argon2 bound is cores ÷ the median time
+  of one argon2-cffi verify at m=19456 t=2 p=1 measured in-process just before. `/health/live`
+  is sampled by one keep-alive client every 10 ms during the run.
+- Refresh: wrk with a Lua script reading a token list; sessions are created beforehand through
+  the service's own store (`open_store(...).create`), a 1 s calibration run sizes the list, and
+  every request rotates a token not presented before. Redis run: PostgreSQL users, a fresh
+  `AUTH_REDIS_PREFIX`; SQL run: SQLite only.
+- Gateway latency: wrk with 1 connection (back-to-back requests), p50 through the gateway minus
+  p50 straight to the todo service.
+- JWKS: the todo service's `token_verifier_jwks_fetches_total` by reason, before and after the
+  run. Its background refresh (every 0.8 × the JWKS's max-age, 240 s by default) may fall in
+  the window; it is shown but not counted, since the load does not cause it.
+- wrk CPU is wrk's own user+system time (from `wait4`) ÷ the run's length, in cores: on 2 cores
+  it is CPU the servers did not get.
+- The peer is `tests/bench/peer/peer_app.py` (FastAPI + fastapi-users, JWT ES256, SQLAlchemy on
+  PostgreSQL, Argon2id via pwdlib at the same parameters), one uvicorn process, from its own venv.
+"""
+
+
+def render(bench: Bench, wall_s: float, load: tuple[str, str], cleanup: list[str]) -> str:
+    timing = bench.timing
+    mode = "quick (BENCH_QUICK=1)" if timing.quick else "full"
+    when = datetime.datetime.now().astimezone().strftime("%Y-%m-%d %H:%M %Z")
+    lines = [
+        f"# Benchmark ({mode}), {when}",
+        "",
+        f"{CORES} cores; wrk runs {timing.wrk_s:.0f} s (warm-up {timing.warmup_s:.0f} s, A/B "
+        f"pairs {timing.rounds} round{'s' if timing.rounds > 1 else ''}), JWKS run "
+        f"{timing.jwks_s:.0f} s; load average before {load[0]}, after {load[1]}; "
+        f"wall time {wall_s:.0f} s. {_contention(bench)}",
+        "",
+        bench.report.markdown(),
+        "",
+        NOTES,
+    ]
+    if cleanup:
+        lines += ["", "Clean-up problems: " + "; ".join(cleanup)]
+    return "\n".join(lines) + "\n"
+
+
+def _contention(bench: Bench) -> str:
+    if not bench.others_cores:
+        return ""
+    others = bench.others_cores
+    return (
+        f"Other work on the machine during the wrk runs (processes not the benchmark's, "
+        f"PostgreSQL and Redis included): {sum(others) / len(others):.2f} cores on average, "
+        f"{max(others):.2f} at most."
+    )
+
+
+def _loadavg() -> str:
+    return "/".join(f"{value:.2f}" for value in os.getloadavg())
+
+
+def _interrupted(signum: int, _frame: FrameType | None) -> None:
+    raise KeyboardInterrupt(f"signal {signum}")
+
+
+def main() -> int:
+    started = time.monotonic()
+    load_before = _loadavg()
+    timing = Timing.from_env()
+    shutil.rmtree(WORKDIR, ignore_errors=True)
+    WORKDIR.mkdir(parents=True)
+    resources = Resources(WORKDIR)
+    bench = Bench(rows.make_report(int(timing.jwks_s)), resources, timing, WORKDIR)
+    signal.signal(signal.SIGTERM, _interrupted)
+    cleanup: list[str] = []
+    try:
+        bench.guarded(
+            "verifier micro-benchmarks",
+            [rows.CACHE_HIT, rows.FIRST_ES256, rows.FIRST_ED25519, rows.FIRST_RS256],
+            bench.verifier_micro,
+        )
+        bench.guarded("OpenSSL floor", [rows.OPENSSL_FLOOR], bench.openssl_floor)
+        if not wrk.available():
+            print(f"[bench] {wrk.INSTALL_HINT}", file=sys.stderr, flush=True)
+            for key in WRK_ROWS:
+                bench.report.not_measured(key, wrk.INSTALL_HINT)
+        else:
+            run_platform(bench)
+            bench.guarded("refresh (SQL store)", [rows.REFRESH_SQL], bench.refresh_sql)
+            bench.guarded("peer", [rows.PEER_LOGIN, rows.PEER_LIST], lambda: peer(bench))
+    except KeyboardInterrupt:
+        print("[bench] interrupted; cleaning up", file=sys.stderr, flush=True)
+        for key in bench.report.rows:
+            bench.report.not_measured(key, "interrupted")
+    finally:
+        cleanup = resources.close()
+    text = render(bench, time.monotonic() - started, (load_before, _loadavg()), cleanup)
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    OUTPUT.write_text(text)
+    print()
+    print(text)
+    print(f"(written to {OUTPUT.relative_to(ROOT)})")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,497 @@
+"""The measurements: each fills its rows of the report, or they say why they were not measured."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from tests.bench import micro, rows, wrk
+from tests.bench.cpu import CpuSnapshot
+from tests.bench.procs import PASSWORD, Resources, Service
+from tests.bench.report import Report, n
+from tests.bench.stack import (
+    HealthProbe,
+    Platform,
+    check_list,
+    create_sessions,
+    jwks_fetch_counts,
+    percentile,
+    start_platform,
+)
+from tests.infra import REDIS_URL
+
+CORES = os.cpu_count() or 1
+LOGIN_CONNECTIONS = 64
+
+
+@dataclass(frozen=True)
+class Timing:
+    quick: bool
+    wrk_s: float
+    warmup_s: float
+    jwks_s: float
+    rounds: int  # runs of each variant in an A/B comparison (the best one counts)
+
+    @classmethod
+    def from_env(cls) -> Timing:
+        if os.environ.get("BENCH_QUICK", "") not in ("", "0"):
+            return cls(quick=True, wrk_s=3, warmup_s=1, jwks_s=15, rounds=1)
+        return cls(quick=False, wrk_s=10, warmup_s=2, jwks_s=60, rounds=2)
+
+
+def errors_of(*results: wrk.WrkResult) -> str:
+    notes = [r.faults() for r in results if r.faults()]
+    return f"; errors: {', '.join(notes)}" if notes else ""
+
+
+def server_cpu_of(*results: wrk.WrkResult) -> str:
+    """Server CPU per request, the figure least moved by other work on the machine."""
+    figures = [r.server_us_per_request for r in results]
+    if any(f is None for f in figures):
+        return "server CPU not measured"
+    return "server CPU " + "/".join(f"{f:,.0f}" for f in figures if f is not None) + " µs/request"
+
+
+def cpu_of(*results: wrk.WrkResult) -> str:
+    """wrk's own CPU and the CPU other work took meanwhile, per run, in cores."""
+    wrk_cpu = "/".join(f"{r.cpu_cores:.2f}" for r in results)
+    others = "/".join(f"{r.others_cores:.2f}" for r in results if r.others_cores is not None)
+    return f"wrk CPU {wrk_cpu}, others' CPU {others} cores"
+
+
+@dataclass
+class Bench:
+    report: Report
+    resources: Resources
+    timing: Timing
+    workdir: Path
+    # Our figures the peer comparison needs.
+    ours: dict[str, float] = field(default_factory=dict)
+    # Cores busy with other work during each wrk run, for the header.
+    others_cores: list[float] = field(default_factory=list)
+
+    def guarded(self, name: str, keys: list[str], measurement: Callable[[], None]) -> None:
+        """Run one measurement; any failure marks its unfilled rows as not measured."""
+        print(f"[bench] {name} …", flush=True)
+        started = time.monotonic()
+        try:
+            measurement()
+        except Exception as error:
+            reason = f"{type(error).__name__}: {error}"
+            print(f"[bench] {name} failed: {reason}", flush=True)
+            for key in keys:
+                self.report.not_measured(key, reason)
+        print(f"[bench] {name}: {time.monotonic() - started:.0f} s", flush=True)
+
+    def run_wrk(
+        self,
+        url: str,
+        script: str,
+        *,
+        servers: Sequence[Service] = (),
+        seconds: float | None = None,
+        threads: int = 2,
+        connections: int = 32,
+        script_args: tuple[str, ...] = (),
+    ) -> wrk.WrkResult:
+        """One wrk run, with the CPU that `servers` and other work used meanwhile."""
+        before, server_before = CpuSnapshot.take(), sum(s.cpu_s() for s in servers)
+        result = wrk.run(
+            url,
+            script,
+            workdir=self.workdir / "wrk",
+            duration_s=seconds or self.timing.wrk_s,
+            threads=threads,
+            connections=connections,
+            script_args=script_args,
+        )
+        server_cpu = sum(s.cpu_s() for s in servers) - server_before
+        others = CpuSnapshot.take().others_cores_since(before)
+        self.others_cores.append(others)
+        return dataclasses.replace(
+            result, others_cores=others, server_cpu_s=server_cpu if servers else None
+        )
+
+    def loaded(
+        self,
+        url: str,
+        script: str,
+        *,
+        servers: Sequence[Service] = (),
+        threads: int = 2,
+        connections: int = 32,
+    ) -> wrk.WrkResult:
+        """A warm-up run, then the measured one."""
+        self.run_wrk(
+            url, script, seconds=self.timing.warmup_s, threads=threads, connections=connections
+        )
+        return self.run_wrk(url, script, servers=servers, threads=threads, connections=connections)
+
+    def pair(
+        self,
+        first: tuple[str, Sequence[Service]],
+        second: tuple[str, Sequence[Service]],
+        script: str,
+        *,
+        threads: int = 2,
+        connections: int = 32,
+    ) -> tuple[wrk.WrkResult, wrk.WrkResult]:
+        """Two variants (url, servers) measured alternately, `timing.rounds` times each after a
+        warm-up of each; the best run of each, so a burst of other work on the machine during
+        one run does not decide the ratio."""
+        for url, _ in (first, second):
+            self.run_wrk(
+                url,
+                script,
+                seconds=self.timing.warmup_s,
+                threads=threads,
+                connections=connections,
+            )
+        runs: tuple[list[wrk.WrkResult], list[wrk.WrkResult]] = ([], [])
+        for _ in range(self.timing.rounds):
+            for (url, servers), results in zip((first, second), runs, strict=True):
+                results.append(
+                    self.run_wrk(
+                        url, script, servers=servers, threads=threads, connections=connections
+                    )
+                )
+        best = tuple(max(results, key=lambda r: r.ok_rps) for results in runs)
+        return best[0], best[1]
+
+    # --- 2. verifier micro-benchmarks (in-process) --------------------------------------------
+
+    def verifier_micro(self) -> None:
+        count = 300 if self.timing.quick else 1000
+        hit = micro.cache_hit_s()
+        self.report.judge(
+            rows.CACHE_HIT,
+            measured=f"{hit * 1e6:.2f} µs per verify (in-process CPU time, best of 7 × 50,000)",
+            ratio=f"{hit * 1e6:.2f} µs",
+            ok=hit <= 5e-6,
+        )
+        es = micro.first_verification("ES256", count)
+        self.ours["es256_joserfc_s"] = es.joserfc_s
+        self.ours["es256_ours_s"] = es.ours_s
+        self.report.judge(
+            rows.FIRST_ES256,
+            measured=f"ours {es.ours_s * 1e6:.1f} µs vs bare joserfc {es.joserfc_s * 1e6:.1f} µs "
+            f"({count} distinct tokens, fresh verifier, CPU time, best of 5)",
+            ratio=f"{es.ratio:.2f} ×",
+            ok=es.ratio <= 1.3,
+        )
+        for key, alg in ((rows.FIRST_ED25519, "Ed25519"), (rows.FIRST_RS256, "RS256")):
+            other = micro.first_verification(alg, count)
+            self.report.info(
+                key,
+                measured=f"ours {other.ours_s * 1e6:.1f} µs vs bare joserfc "
+                f"{other.joserfc_s * 1e6:.1f} µs",
+                ratio=f"{other.ratio:.2f} ×",
+            )
+
+    def openssl_floor(self) -> None:
+        floor = micro.openssl_ecdsap256_verify_s(2)
+        joserfc_s, ours_s = self.ours.get("es256_joserfc_s"), self.ours.get("es256_ours_s")
+        measured = f"{floor * 1e6:.1f} µs per verify ({1 / floor:,.0f}/s)"
+        if joserfc_s is None or ours_s is None:
+            self.report.info(rows.OPENSSL_FLOOR, measured=measured, ratio="—")
+            return
+        self.report.info(
+            rows.OPENSSL_FLOOR,
+            measured=f"{measured}; joserfc {joserfc_s * 1e6:.1f} µs, ours {ours_s * 1e6:.1f} µs",
+            ratio=f"joserfc {joserfc_s / floor:.2f} ×, ours {ours_s / floor:.2f} × the floor",
+        )
+
+    # --- on the platform ----------------------------------------------------------------------
+
+    def auth_overhead(self, platform: Platform) -> None:
+        """1. The protected list with a valid token (cache hit after the first request) against
+        the auth-off twin, directly and through the gateway; each pair run back to back."""
+        token = platform.fresh_token()
+        script = wrk.get_script({"Authorization": f"Bearer {token}"})
+        path = platform.tasks_path
+        on_todo, off_todo = platform.todo_on, platform.todo_off
+        pairs = (
+            (rows.THROUGHPUT_DIRECT, on_todo, off_todo, [on_todo], [off_todo]),
+            (
+                rows.THROUGHPUT_GATEWAY,
+                platform.gateway_on,
+                platform.gateway_off,
+                [platform.gateway_on, on_todo],
+                [platform.gateway_off, off_todo],
+            ),
+        )
+        for key, on_entry, off_entry, on_servers, off_servers in pairs:
+            check_list(on_entry.url + path, token)
+            check_list(off_entry.url + path, token)
+            off, on = self.pair(
+                (off_entry.url + path, off_servers), (on_entry.url + path, on_servers), script
+            )
+            if key == rows.THROUGHPUT_DIRECT:
+                self.ours["list_rps"] = on.ok_rps
+                self.ours["list_us"] = on.server_us_per_request or 0.0
+            ratio = on.ok_rps / off.ok_rps
+            on_us, off_us = on.server_us_per_request, off.server_us_per_request
+            by_cpu = f"; by server CPU {off_us / on_us:.3f}" if on_us and off_us else ""
+            self.report.judge(
+                key,
+                measured=f"{n(on.ok_rps)} vs {n(off.ok_rps)} req/s (p99 {on.p99_ms:.1f} vs "
+                f"{off.p99_ms:.1f} ms; {server_cpu_of(on, off)}{by_cpu}; {cpu_of(on, off)})"
+                + errors_of(on, off),
+                ratio=f"{ratio:.3f}",
+                ok=ratio >= 0.90 and not (on.faults() or off.faults()),
+            )
+
+    def gateway_latency(self, platform: Platform) -> None:
+        """5. One connection, back-to-back requests: the latency each hop adds, not queueing."""
+        token = platform.fresh_token()
+        script = wrk.get_script({"Authorization": f"Bearer {token}"})
+        path = platform.tasks_path
+        direct, through = self.pair(
+            (platform.todo_on.url + path, [platform.todo_on]),
+            (platform.gateway_on.url + path, [platform.gateway_on, platform.todo_on]),
+            script,
+            threads=1,
+            connections=1,
+        )
+        added_p50 = through.p50_ms - direct.p50_ms
+        added_p99 = through.p99_ms - direct.p99_ms
+        own = (
+            f"; the gateway's own CPU ≈ "
+            f"{through.server_us_per_request - direct.server_us_per_request:,.0f} µs/request"
+            if through.server_us_per_request and direct.server_us_per_request
+            else ""
+        )
+        self.report.judge(
+            rows.GATEWAY_LATENCY,
+            measured=f"+{added_p50:.2f} ms p50, +{added_p99:.2f} ms p99{own} (gateway "
+            f"{through.p50_ms:.2f}/{through.p99_ms:.2f} ms vs direct "
+            f"{direct.p50_ms:.2f}/{direct.p99_ms:.2f} ms, "
+            f"wrk 1 connection; {server_cpu_of(through, direct)}; {cpu_of(through, direct)})"
+            + errors_of(direct, through),
+            ratio=f"+{added_p50:.2f} ms",
+            ok=added_p50 <= 1.0 and not (direct.faults() or through.faults()),
+        )
+
+    def asgi_servers(self, platform: Platform) -> None:
+        """7. The same todo app and database under granian; uvicorn run again back to back."""
+        granian = self.resources.todo(
+            "todo-granian",
+            {**platform.todo_env, "ASGI_SERVER": "granian"},
+        )
+        try:
+            token = platform.fresh_token()
+            script = wrk.get_script({"Authorization": f"Bearer {token}"})
+            path = platform.tasks_path
+            check_list(granian.url + path, token)
+            uvicorn, on_granian = self.pair(
+                (platform.todo_on.url + path, [platform.todo_on]),
+                (granian.url + path, [granian]),
+                script,
+            )
+        finally:
+            granian.stop()
+        self.report.info(
+            rows.ASGI,
+            measured=f"granian {n(on_granian.ok_rps)} vs uvicorn {n(uvicorn.ok_rps)} req/s "
+            f"(p99 {on_granian.p99_ms:.1f} vs {uvicorn.p99_ms:.1f} ms; "
+            f"{server_cpu_of(on_granian, uvicorn)}; {cpu_of(on_granian, uvicorn)})"
+            + errors_of(uvicorn, on_granian),
+            ratio=f"granian ÷ uvicorn {on_granian.ok_rps / uvicorn.ok_rps:.2f}",
+        )
+
+    def logins(self, platform: Platform) -> None:
+        """3. Logins at saturation (64 connections) against the Argon2 bound measured now, and
+        /health/live sampled every 10 ms meanwhile."""
+        one_verify = micro.argon2_verify_s()
+        bound = CORES / one_verify
+        concurrent = micro.argon2_concurrent_verify_s(CORES)
+        body = json.dumps({"email": platform.account.email, "password": PASSWORD})
+        script = wrk.post_script(body, "application/json")
+        url = f"{platform.auth.url}/auth/login"
+        probe = HealthProbe(platform.auth.url, start_after=1.0, run_for=self.timing.wrk_s - 1.5)
+        probe.start()
+        try:
+            result = self.run_wrk(
+                url, script, servers=[platform.auth], connections=LOGIN_CONNECTIONS
+            )
+        finally:
+            probe.stop()
+        self.ours["login_rps"] = result.ok_rps
+        ratio = result.ok_rps / bound
+        # What the bound would be on the CPU that other work left us, for reading the figure.
+        left = max(0.1, CORES - (result.others_cores or 0.0) - result.cpu_cores)
+        self.report.judge(
+            rows.LOGINS,
+            measured=f"{result.ok_rps:.1f} logins/s, p50 {result.p50_ms:.0f} ms, p99 "
+            f"{result.p99_ms:.0f} ms at {LOGIN_CONNECTIONS} connections; bound {bound:.1f}/s "
+            f"({CORES} cores ÷ {one_verify * 1000:.1f} ms CPU per verify, m=19456 t=2 p=1; on "
+            f"the {left:.2f} cores other work left, {left / one_verify:.1f}/s; {CORES} verifies "
+            f"at once cost {concurrent * 1000:.1f} ms CPU each, a ceiling of "
+            f"{CORES / concurrent / bound:.2f} of the bound; "
+            f"{server_cpu_of(result)}; {cpu_of(result)})" + errors_of(result),
+            ratio=f"{ratio:.2f}",
+            ok=ratio >= 0.85 and not result.faults(),
+        )
+        if not probe.latencies_ms:
+            raise RuntimeError(f"health probe got no answer ({probe.failures} failures)")
+        p99 = percentile(probe.latencies_ms, 99)
+        self.report.judge(
+            rows.STALL,
+            measured=f"p99 {p99:.1f} ms, p50 {percentile(probe.latencies_ms, 50):.1f} ms, max "
+            f"{max(probe.latencies_ms):.1f} ms over {len(probe.latencies_ms)} probes"
+            + (f", {probe.failures} failed" if probe.failures else ""),
+            ratio=f"{p99:.1f} ms",
+            ok=p99 <= 20 and not probe.failures,
+        )
+
+    def rotations(
+        self,
+        auth: Service,
+        *,
+        database_url: str,
+        redis_url: str | None,
+        prefix: str,
+        user_id: str,
+    ) -> tuple[wrk.WrkResult, int]:
+        """4. Every request rotates a token never presented before. Sessions are made straight
+        through the service's own store; a 1 s calibration run sizes the token list."""
+
+        def token_file(count: int, name: str) -> Path:
+            tokens = create_sessions(database_url, redis_url, prefix, user_id, count)
+            path = self.workdir / f"{name}.tokens"
+            path.write_text("\n".join(tokens) + "\n")
+            return path
+
+        args = ("2",)  # the script's thread count
+        calibration = token_file(2500, "calibration")
+        trial = self.run_wrk(auth.url, wrk.refresh_script(calibration), seconds=1, script_args=args)
+        rate = max(trial.ok_rps, 300.0)
+        count = int(rate * self.timing.wrk_s * 1.6) + 2000
+        tokens = token_file(count, "rotation")
+        result = self.run_wrk(
+            auth.url, wrk.refresh_script(tokens), servers=[auth], script_args=args
+        )
+        return result, count
+
+    def refresh_redis(self, platform: Platform) -> None:
+        result, count = self.rotations(
+            platform.auth,
+            database_url=platform.auth_database,
+            redis_url=REDIS_URL,
+            prefix=platform.auth_redis_prefix,
+            user_id=platform.account.user_id,
+        )
+        self.report.judge(
+            rows.REFRESH_REDIS,
+            measured=_rotation_text(result, count),
+            ratio=f"{result.ok_rps / 1500:.2f} of 1,500/s; p99 {result.p99_ms:.1f} ms",
+            ok=result.ok_rps >= 1500 and result.p99_ms <= 25 and not result.faults(),
+        )
+
+    def refresh_sql(self) -> None:
+        database = f"sqlite+aiosqlite:///{self.workdir / 'auth-sqlite' / 'auth.db'}"
+        auth = self.resources.auth("auth-sqlite", {"AUTH_DATABASE_URL": database})
+        try:
+            from tests.bench.procs import register
+
+            account = register(auth.url, "bench-sql")
+            result, count = self.rotations(
+                auth, database_url=database, redis_url=None, prefix="", user_id=account.user_id
+            )
+        finally:
+            auth.stop()
+        self.report.info(
+            rows.REFRESH_SQL,
+            measured=_rotation_text(result, count),
+            ratio=f"{result.ok_rps / 1500:.2f} of 1,500/s; p99 {result.p99_ms:.1f} ms",
+        )
+
+    def jwks_fetches(self, platform: Platform) -> None:
+        """6. A long load run on the todo service with no key change: no JWKS fetch at all."""
+        token = platform.fresh_token()
+        script = wrk.get_script({"Authorization": f"Bearer {token}"})
+        before = jwks_fetch_counts(platform.todo_on.url)
+        result = self.run_wrk(
+            platform.todo_on.url + platform.tasks_path, script, seconds=self.timing.jwks_s
+        )
+        after = jwks_fetch_counts(platform.todo_on.url)
+        fetched = {
+            reason: after[reason] - before.get(reason, 0.0)
+            for reason in after
+            if after[reason] - before.get(reason, 0.0) > 0
+        }
+        total = sum(fetched.values())
+        # The background refresh the JWKS's Cache-Control asks for (every 0.8 × max-age) is
+        # not caused by the load; anything else (an unknown kid, a restart) would be.
+        caused = total - fetched.get("scheduled", 0.0)
+        reasons = ", ".join(f"{count:.0f} {reason}" for reason, count in fetched.items())
+        self.report.judge(
+            rows.JWKS,
+            measured=f"{total:.0f} fetches{f' ({reasons})' if reasons else ''} during "
+            f"{self.timing.jwks_s:.0f} s at {n(result.ok_rps)} req/s ({n(result.requests)} "
+            f"requests; token_verifier_jwks_fetches_total by reason, before/after; "
+            f"{cpu_of(result)})" + errors_of(result),
+            ratio=f"{caused:.0f} not scheduled"
+            + (
+                f" (+{fetched['scheduled']:.0f} scheduled max-age refresh)"
+                if "scheduled" in fetched
+                else ""
+            ),
+            ok=caused == 0 and not result.faults(),
+        )
+
+
+def _rotation_text(result: wrk.WrkResult, count: int) -> str:
+    exhausted = (
+        f"; token list of {n(count)} ran out, rate is a lower bound"
+        if result.requests > count
+        else ""
+    )
+    return (
+        f"{n(result.ok_rps)} rotations/s, p50 {result.p50_ms:.1f} ms, p99 {result.p99_ms:.1f} ms "
+        f"(wrk + Lua token list, 32 connections, each token used once; "
+        f"{server_cpu_of(result)}; {cpu_of(result)})" + errors_of(result) + exhausted
+    )
+
+
+def run_platform(bench: Bench) -> None:
+    """Everything measured on the platform, which is stopped afterwards."""
+    platform_rows = [
+        rows.THROUGHPUT_DIRECT,
+        rows.THROUGHPUT_GATEWAY,
+        rows.GATEWAY_LATENCY,
+        rows.ASGI,
+        rows.LOGINS,
+        rows.STALL,
+        rows.REFRESH_REDIS,
+        rows.JWKS,
+    ]
+    started: list[Platform] = []
+    bench.guarded(
+        "start the platform", platform_rows, lambda: started.append(start_platform(bench.resources))
+    )
+    if not started:
+        return
+    platform = started[0]
+    try:
+        steps: list[tuple[str, list[str], Callable[[Platform], None]]] = [
+            (
+                "auth on vs off",
+                [rows.THROUGHPUT_DIRECT, rows.THROUGHPUT_GATEWAY],
+                bench.auth_overhead,
+            ),
+            ("gateway latency", [rows.GATEWAY_LATENCY], bench.gateway_latency),
+            ("ASGI servers", [rows.ASGI], bench.asgi_servers),
+            ("JWKS fetches", [rows.JWKS], bench.jwks_fetches),
+            ("logins", [rows.LOGINS, rows.STALL], bench.logins),
+            ("refresh (Redis)", [rows.REFRESH_REDIS], bench.refresh_redis),
+        ]
+        for name, keys, step in steps:
+            bench.guarded(name, keys, lambda step=step: step(platform))  # type: ignore[misc]
+    finally:
+        platform.stop()

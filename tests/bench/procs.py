@@ -1,0 +1,296 @@
+"""Processes, databases and Redis prefixes for the benchmark, all cleaned up by one `Resources`.
+
+Unlike tests/infra.py nothing here skips through pytest: a missing server raises, and the
+measurement that needed it is reported as not measured.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import secrets
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from tests.infra import PG_ADMIN_DSN, REDIS_URL, ROOT, free_port, new_key_encryption_key, run_cli
+
+PASSWORD = "correct horse battery staple"
+
+
+def _read_cpu_ticks(pid: int) -> int | None:
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except (OSError, IndexError):
+        return None
+    return int(fields[11]) + int(fields[12])  # utime + stime (fields 14 and 15 of stat)
+
+
+def process_tree_cpu_s(pid: int) -> float:
+    """CPU seconds used so far by `pid` and its live children (granian runs a worker)."""
+    ticks = 0
+    pids = [pid]
+    with contextlib.suppress(OSError):
+        for child in Path(f"/proc/{pid}/task/{pid}/children").read_text().split():
+            pids.append(int(child))
+    for one in pids:
+        ticks += _read_cpu_ticks(one) or 0
+    return ticks / os.sysconf("SC_CLK_TCK")
+
+
+@dataclass
+class Service:
+    """A server process on a loopback port, its output in a log file, its own process group."""
+
+    name: str
+    argv: Sequence[str]
+    env: Mapping[str, str]
+    workdir: Path
+    port: int = field(default_factory=free_port)
+    proc: subprocess.Popen[bytes] | None = None
+    cwd: Path | None = None
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    @property
+    def log_path(self) -> Path:
+        return self.workdir / f"{self.name}-{self.port}.log"
+
+    def start(self, *, ready_path: str = "/health/live", timeout: float = 60.0) -> Service:
+        self.workdir.mkdir(parents=True, exist_ok=True)
+        env = {**os.environ, "PYTHONUNBUFFERED": "1", "PYTHONPATH": str(ROOT), **self.env}
+        with self.log_path.open("ab") as log:
+            self.proc = subprocess.Popen(
+                list(self.argv),
+                cwd=self.cwd or self.workdir,
+                env=env,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
+        deadline = time.monotonic() + timeout
+        while True:
+            if self.proc.poll() is not None:
+                raise RuntimeError(
+                    f"{self.name} exited with {self.proc.returncode}: {self.log_tail()}"
+                )
+            with contextlib.suppress(httpx.HTTPError):
+                if httpx.get(f"{self.url}{ready_path}", timeout=1).status_code == 200:
+                    return self
+            if time.monotonic() > deadline:
+                self.stop()
+                raise RuntimeError(f"{self.name} not ready after {timeout}s: {self.log_tail()}")
+            time.sleep(0.05)
+
+    def cpu_s(self) -> float:
+        return process_tree_cpu_s(self.proc.pid) if self.proc is not None else 0.0
+
+    def log_tail(self, lines: int = 15) -> str:
+        try:
+            return " | ".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
+        except OSError:
+            return "(no log)"
+
+    def stop(self) -> None:
+        if self.proc is None or self.proc.poll() is not None:
+            return
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(self.proc.pid, signal.SIGTERM)
+        try:
+            self.proc.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(self.proc.pid, signal.SIGKILL)
+            self.proc.wait(timeout=5)
+
+
+def python_module(module: str, *args: str) -> list[str]:
+    return [sys.executable, "-m", module, *args]
+
+
+# --- PostgreSQL and Redis ---------------------------------------------------------------------
+
+
+async def _admin(sql: str) -> None:
+    import asyncpg
+
+    conn = await asyncpg.connect(PG_ADMIN_DSN, timeout=3)
+    try:
+        await conn.execute(sql)
+    finally:
+        await conn.close()
+
+
+def admin_sql(sql: str) -> None:
+    asyncio.run(_admin(sql))
+
+
+def pg_url(name: str, driver: str = "postgresql+asyncpg") -> str:
+    base = PG_ADMIN_DSN.rsplit("/", 1)[0].split("://", 1)[1]
+    return f"{driver}://{base}/{name}"
+
+
+def redis_delete_prefix(prefix: str) -> int:
+    import redis
+
+    client = redis.Redis.from_url(REDIS_URL, socket_timeout=5, socket_connect_timeout=2)
+    try:
+        keys = list(client.scan_iter(match=f"{prefix}*", count=1000))
+        for start in range(0, len(keys), 1000):
+            client.delete(*keys[start : start + 1000])
+        return len(keys)
+    finally:
+        client.close()
+
+
+class Resources:
+    """Everything started or created during the run, undone in reverse order by `close`."""
+
+    def __init__(self, workdir: Path) -> None:
+        self.workdir = workdir
+        self._undo: list[tuple[str, Callable[[], Any]]] = []
+        self.kek = new_key_encryption_key()
+
+    def defer(self, what: str, undo: Callable[[], Any]) -> None:
+        self._undo.append((what, undo))
+
+    def database(self, label: str) -> str:
+        """A fresh PostgreSQL database (dropped at the end); its SQLAlchemy asyncpg URL."""
+        name = f"bench_{label}_{secrets.token_hex(4)}"
+        admin_sql(f'CREATE DATABASE "{name}"')
+        self.defer(
+            f"drop database {name}",
+            lambda: admin_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'),
+        )
+        return pg_url(name)
+
+    def redis_prefix(self, label: str) -> str:
+        import redis
+
+        client = redis.Redis.from_url(REDIS_URL, socket_timeout=2, socket_connect_timeout=2)
+        try:
+            client.ping()
+        finally:
+            client.close()
+        prefix = f"bench:{label}:{secrets.token_hex(4)}:"
+        self.defer(f"delete redis keys {prefix}*", lambda: redis_delete_prefix(prefix))
+        return prefix
+
+    def start(self, service: Service, **kwargs: Any) -> Service:
+        self.defer(f"stop {service.name}", service.stop)
+        return service.start(**kwargs)
+
+    def stop_services(self) -> None:
+        """Stop every process still running (databases stay until `close`)."""
+        for what, undo in reversed(self._undo):
+            if what.startswith("stop "):
+                with contextlib.suppress(Exception):
+                    undo()
+
+    def close(self) -> list[str]:
+        problems: list[str] = []
+        self.stop_services()
+        while self._undo:
+            what, undo = self._undo.pop()
+            try:
+                undo()
+            except Exception as error:  # clean-up goes on; the report names what was left
+                problems.append(f"{what}: {type(error).__name__}: {error}")
+        return problems
+
+    # --- the platform's services --------------------------------------------------------------
+
+    def auth(self, name: str, env: Mapping[str, str]) -> Service:
+        """Migrate, then start an auth service; `env` names its database and store."""
+        workdir = self.workdir / name
+        workdir.mkdir(parents=True, exist_ok=True)
+        full = {"AUTH_KEY_ENCRYPTION_KEY": self.kek, **env}
+        migrated = run_cli("auth_service", "migrate", env=full, cwd=workdir)
+        if migrated.returncode != 0:
+            raise RuntimeError(f"auth migrate failed: {migrated.stderr[-500:]}")
+        service = Service(name, python_module("auth_service", "serve"), {}, workdir)
+        service.env = {**full, "AUTH_HOST": "127.0.0.1", "AUTH_PORT": str(service.port)}
+        return self.start(service)
+
+    def migrate_todo(self, database_url: str) -> None:
+        migrated = run_cli(
+            "todo_service", "migrate", env={"TODO_DATABASE_URL": database_url}, cwd=self.workdir
+        )
+        if migrated.returncode != 0:
+            raise RuntimeError(f"todo migrate failed: {migrated.stderr[-500:]}")
+
+    def todo(
+        self,
+        name: str,
+        env: Mapping[str, str],
+        *,
+        module: str = "todo_service",
+        args: Sequence[str] = ("serve",),
+    ) -> Service:
+        """A todo service (or the bench's auth-off variant) on an already migrated database."""
+        service = Service(name, python_module(module, *args), {}, self.workdir / name)
+        service.env = {**env, "TODO_HOST": "127.0.0.1", "TODO_PORT": str(service.port)}
+        return self.start(service)
+
+    def gateway(self, name: str, auth: Service, todo: Service) -> Service:
+        service = Service(name, python_module("gateway", "serve"), {}, self.workdir / name)
+        service.env = {
+            "GATEWAY_AUTH_URL": auth.url,
+            "GATEWAY_TODO_URL": todo.url,
+            "GATEWAY_HOST": "127.0.0.1",
+            "GATEWAY_PORT": str(service.port),
+        }
+        return self.start(service)
+
+
+@dataclass(frozen=True)
+class Account:
+    user_id: str
+    email: str
+    access_token: str
+    refresh_token: str
+
+
+def register(auth_url: str, label: str) -> Account:
+    email = f"{label}-{secrets.token_hex(4)}@example.com"
+    response = httpx.post(
+        f"{auth_url}/auth/register", json={"email": email, "password": PASSWORD}, timeout=30
+    )
+    if response.status_code != 201:
+        raise RuntimeError(f"register: {response.status_code} {response.text[:200]}")
+    body = response.json()
+    return Account(body["user"]["id"], email, body["access_token"], body["refresh_token"])
+
+
+def login(auth_url: str, account: Account) -> Account:
+    response = httpx.post(
+        f"{auth_url}/auth/login",
+        json={"email": account.email, "password": PASSWORD},
+        timeout=30,
+    )
+    if response.status_code != 200:
+        raise RuntimeError(f"login: {response.status_code} {response.text[:200]}")
+    body = response.json()
+    return Account(account.user_id, account.email, body["access_token"], body["refresh_token"])
+
+
+def seed_tasks(base_url: str, account: Account, count: int) -> None:
+    headers = {"Authorization": f"Bearer {account.access_token}"}
+    with httpx.Client(base_url=base_url, headers=headers, timeout=10) as client:
+        for number in range(count):
+            created = client.post(
+                f"/api/{account.user_id}/tasks",
+                json={"title": f"task {number}", "description": "a task of the benchmark"},
+            )
+            if created.status_code != 201:
+                raise RuntimeError(f"seed task: {created.status_code} {created.text[:200]}")

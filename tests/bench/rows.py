@@ -1,0 +1,68 @@
+"""The rows of the table, in order: DESIGN.md's performance targets, then informational rows."""
+
+from __future__ import annotations
+
+from tests.bench.report import Report
+
+# Row keys, in table order.
+THROUGHPUT_DIRECT = "throughput_direct"
+THROUGHPUT_GATEWAY = "throughput_gateway"
+CACHE_HIT = "cache_hit"
+FIRST_ES256 = "first_es256"
+FIRST_ED25519 = "first_ed25519"
+FIRST_RS256 = "first_rs256"
+OPENSSL_FLOOR = "openssl_floor"
+LOGINS = "logins"
+STALL = "stall"
+REFRESH_REDIS = "refresh_redis"
+REFRESH_SQL = "refresh_sql"
+GATEWAY_LATENCY = "gateway_latency"
+JWKS = "jwks"
+ASGI = "asgi"
+PEER_LOGIN = "peer_login"
+PEER_LIST = "peer_list"
+
+
+def make_report(jwks_seconds: int) -> Report:
+    report = Report()
+    report.add(
+        THROUGHPUT_DIRECT,
+        "protected GET /api/{user_id}/tasks, valid token vs auth off — todo service directly",
+        "≥ 0.90",
+    )
+    report.add(
+        THROUGHPUT_GATEWAY,
+        "protected GET /api/{user_id}/tasks, valid token vs auth off — through the gateway",
+        "≥ 0.90",
+    )
+    report.add(
+        CACHE_HIT, "verification of a token seen before (verified-token cache hit)", "≤ 5 µs"
+    )
+    report.add(FIRST_ES256, "first verification of a token (ES256, key cached)", "≤ 1.3 × joserfc")
+    report.add(FIRST_ED25519, "first verification, Ed25519 (for comparison)", "— (1.3 × for ES256)")
+    report.add(FIRST_RS256, "first verification, RS256 (for comparison)", "— (1.3 × for ES256)")
+    report.add(OPENSSL_FLOOR, "ES256 verify: OpenSSL floor (`openssl speed ecdsap256`)", "—")
+    report.add(LOGINS, "logins/s at saturation vs the Argon2 bound (cores ÷ one verify)", "≥ 0.85")
+    report.add(STALL, "event-loop stall while 64 logins are in flight: /health/live p99", "≤ 20 ms")
+    report.add(
+        REFRESH_REDIS,
+        "refresh rotations/s on one auth worker with Redis, p99",
+        "≥ 1,500/s, p99 ≤ 25 ms",
+    )
+    report.add(
+        REFRESH_SQL,
+        "refresh rotations/s on one auth worker with the SQL store (SQLite), p99",
+        "— (Redis: ≥ 1,500/s, p99 ≤ 25 ms)",
+    )
+    report.add(
+        GATEWAY_LATENCY, "gateway: added p50 latency vs calling the upstream directly", "≤ 1 ms"
+    )
+    report.add(
+        JWKS,
+        f"JWKS fetches by the todo service during a {jwks_seconds} s load run, no key change",
+        "0 (the scheduled max-age refresh shown, not counted)",
+    )
+    report.add(ASGI, "ASGI server: todo protected list, granian vs uvicorn", "—")
+    report.add(PEER_LOGIN, "peer (FastAPI + fastapi-users): logins/s, ours ÷ peer", "—")
+    report.add(PEER_LIST, "peer (FastAPI + fastapi-users): protected list req/s, ours ÷ peer", "—")
+    return report
