@@ -95,6 +95,7 @@ def _on_problem(_: Request[Any, Any, Any], exc: ProblemError) -> Response[dict[s
 
 
 _MISSING_FIELD = re.compile(r"missing required field `([^`]+)`")
+_CLIENT_GONE = "client disconnected prematurely"  # Litestar's words when the body never came
 _BODY_ABSENT = "'data'"  # what the framework says when there is no body to decode at all
 
 
@@ -121,6 +122,10 @@ def _on_validation(_: Request[Any, Any, Any], exc: ValidationException) -> Respo
 
 def _on_http(_: Request[Any, Any, Any], exc: HTTPException) -> Response[dict[str, Any]]:
     status = exc.status_code
+    if status >= 500 and exc.detail == _CLIENT_GONE:
+        # The client hung up before sending its whole body: nobody will read this answer.
+        log.info("client_disconnected")
+        return problem_response(400, "malformed_request", "the request body was not completed")
     if status >= 500:
         log.error("http_exception", status=status, error=type(exc).__name__)
         return problem_response(status, "internal_error", "the service could not answer")

@@ -115,6 +115,8 @@ class TokenVerifier:
         return claims
 
     def _remember(self, token: str, claims: VerifiedClaims) -> None:
+        if self._cache_size <= 0:
+            return
         if len(self._cache) >= self._cache_size:
             # Drop the oldest entry (dicts keep insertion order); expired ones go on lookup.
             self._cache.pop(next(iter(self._cache)), None)

@@ -90,6 +90,18 @@ async def test_cache_hit_and_expiry_of_cached_tokens() -> None:
     assert rejected.value.code == "token_expired"
 
 
+async def test_cache_can_be_switched_off_and_is_bounded() -> None:
+    key = make_key("ES256")
+    uncached = TokenVerifier(keyset(key), issuer=ISSUER, audience=AUDIENCE, cache_size=0)
+    token = sign(key, "ES256")
+    assert await uncached.verify(token) is not await uncached.verify(token)
+    bounded = TokenVerifier(keyset(key), issuer=ISSUER, audience=AUDIENCE, cache_size=2)
+    tokens = [sign(key, "ES256", jti=f"j{i}") for i in range(3)]
+    first = [await bounded.verify(t) for t in tokens]
+    assert await bounded.verify(tokens[2]) is first[2]  # kept
+    assert await bounded.verify(tokens[0]) is not first[0]  # the oldest was dropped
+
+
 class ChangingKeys:
     """A key source whose key can be withdrawn."""
 
