@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import secrets
 from pathlib import Path
 
 import httpx
@@ -11,7 +12,13 @@ import jwt as pyjwt
 import pytest
 
 from tests.auth.conftest import STRONG_PASSWORD, unique_email
-from tests.infra import ServiceProcess, new_key_encryption_key, run_cli, start_service
+from tests.infra import (
+    RedisSpace,
+    ServiceProcess,
+    new_key_encryption_key,
+    run_cli,
+    start_service,
+)
 
 
 def kek() -> str:
@@ -158,3 +165,37 @@ def test_rotate_keys_command(workdir: Path) -> None:
     forced = run_cli("auth_service", "rotate-keys", "--force", env=env, cwd=workdir)
     assert forced.returncode == 0, forced.stderr
     assert "active key is now" in forced.stdout
+
+
+def test_two_replicas_share_sessions_through_redis(
+    workdir: Path, postgres_url: str, redis_space: RedisSpace
+) -> None:
+    """A token rotated on one auth process is rotated for the other (one Redis, one database)."""
+    env = {
+        "AUTH_KEY_ENCRYPTION_KEY": kek(),
+        "AUTH_DATABASE_URL": postgres_url,
+        "AUTH_REDIS_URL": redis_space.url,
+        "AUTH_REDIS_PREFIX": f"{redis_space.prefix}replicas-{secrets.token_hex(3)}:",
+        "AUTH_REFRESH_REUSE_GRACE": "0",
+    }
+    first = start_service("auth_service", workdir, env, name="auth-a")
+    second = ServiceProcess("auth_service", env=env, workdir=workdir, name="auth-b").start()
+    try:
+        body = httpx.post(
+            f"{first.url}/auth/register",
+            json={"email": unique_email(), "password": STRONG_PASSWORD},
+        ).json()
+        original = body["refresh_token"]
+        rotated = httpx.post(f"{second.url}/auth/refresh", json={"refresh_token": original})
+        assert rotated.status_code == 200
+        # The original, presented to the first process, is reuse: it knows it was rotated.
+        reused = httpx.post(f"{first.url}/auth/refresh", json={"refresh_token": original})
+        assert reused.status_code == 401
+        assert reused.json()["code"] == "refresh_token_reused"
+        ended = httpx.post(
+            f"{second.url}/auth/refresh", json={"refresh_token": rotated.json()["refresh_token"]}
+        )
+        assert ended.json()["code"] == "session_revoked"
+    finally:
+        second.stop()
+        first.stop()

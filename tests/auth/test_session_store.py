@@ -25,6 +25,7 @@ from auth_service.sessions.store import (
     RefreshError,
     RefreshSessionStore,
 )
+from auth_service.sessions.tokens import digest
 from kit import database
 from tests.infra import RedisSpace
 
@@ -117,11 +118,35 @@ async def test_grace_after_the_window_is_reuse(subject: StoreUnderTest) -> None:
     assert await _refused(store, second.refresh_token, late + 1) == REVOKED
 
 
-async def test_concurrent_refreshes_never_branch(subject: StoreUnderTest) -> None:
+async def store_contents(subject: StoreUnderTest) -> dict[str, object]:
+    """Everything the store holds, by key (Redis key, or table and primary key)."""
     store = subject.store
+    if isinstance(store, RedisRefreshSessionStore):
+        contents: dict[str, object] = {}
+        async for key in store._redis.scan_iter(match=f"{store._prefix}*"):
+            kind = await store._redis.type(key)
+            if kind == "hash":
+                contents[key] = await store._redis.hgetall(key)
+            else:
+                contents[key] = sorted(await store._redis.smembers(key))
+        return contents
+    engine = subject.engine  # type: ignore[attr-defined]
+    async with engine.connect() as connection:
+        tokens = (await connection.execute(select(RefreshToken.__table__))).all()
+        sessions = (await connection.execute(select(RefreshSession.__table__))).all()
+    return {
+        **{f"token:{row.digest}": tuple(row) for row in tokens},
+        **{f"session:{row.id}": tuple(row) for row in sessions},
+    }
+
+
+async def test_a_hundred_concurrent_refreshes_never_branch(subject: StoreUnderTest) -> None:
+    store = subject.store
+    bystander = await store.create(user_id=_user(), user_agent="other", ip="", now=T0)
     first = await store.create(user_id=_user(), user_agent="", ip="", now=T0)
+    before = await store_contents(subject)
     results = await asyncio.gather(
-        *(store.rotate(first.refresh_token, now=T0 + 1) for _ in range(16)),
+        *(store.rotate(first.refresh_token, now=T0 + 1) for _ in range(100)),
         return_exceptions=True,
     )
     failures = [result for result in results if isinstance(result, BaseException)]
@@ -131,7 +156,31 @@ async def test_concurrent_refreshes_never_branch(subject: StoreUnderTest) -> Non
     }
     assert len(successors) == 1
     (successor,) = successors
+    after = await store_contents(subject)
+    # Exactly one token was added; only the rotated token and its session changed.
+    added = set(after) - set(before)
+    changed = {key for key in set(before) & set(after) if before[key] != after[key]}
+    assert set(before) - set(after) == set()
+    assert len(added) == 1 and digest(successor) in next(iter(added))
+    assert {key.rsplit(":", 1)[-1] for key in changed} == {
+        digest(first.refresh_token),
+        first.session.id,
+    }
+    # The one successor is live; the bystander session is untouched and still rotates.
     assert (await store.rotate(successor, now=T0 + 2)).session.id == first.session.id
+    assert (await store.rotate(bystander.refresh_token, now=T0 + 3)).session.user_agent == "other"
+
+
+async def test_reuse_ends_only_that_session(subject: StoreUnderTest) -> None:
+    store = subject.store
+    user = _user()
+    stolen = await store.create(user_id=user, user_agent="laptop", ip="", now=T0)
+    other = await store.create(user_id=user, user_agent="phone", ip="", now=T0)
+    await store.rotate(stolen.refresh_token, now=T0 + 1)
+    assert await _refused(store, stolen.refresh_token, T0 + 20) == REUSED  # outside the grace
+    listed = await store.list_sessions(user_id=user, now=T0 + 21)
+    assert [info.id for info in listed] == [other.session.id]
+    assert (await store.rotate(other.refresh_token, now=T0 + 22)).session.id == other.session.id
 
 
 async def test_idle_expiry_and_maximum_age(subject: StoreUnderTest) -> None:
