@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import secrets
+from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
@@ -15,6 +16,7 @@ from tests.auth.conftest import STRONG_PASSWORD, unique_email
 from tests.infra import (
     RedisSpace,
     ServiceProcess,
+    fresh_postgres_database,
     new_key_encryption_key,
     run_cli,
     start_service,
@@ -167,13 +169,20 @@ def test_rotate_keys_command(workdir: Path) -> None:
     assert "active key is now" in forced.stdout
 
 
+@pytest.fixture
+def replicas_database() -> Iterator[str]:
+    """A database of their own: the session database's keys are under another KEK."""
+    with fresh_postgres_database("replicas") as url:
+        yield url
+
+
 def test_two_replicas_share_sessions_through_redis(
-    workdir: Path, postgres_url: str, redis_space: RedisSpace
+    workdir: Path, replicas_database: str, redis_space: RedisSpace
 ) -> None:
     """A token rotated on one auth process is rotated for the other (one Redis, one database)."""
     env = {
         "AUTH_KEY_ENCRYPTION_KEY": kek(),
-        "AUTH_DATABASE_URL": postgres_url,
+        "AUTH_DATABASE_URL": replicas_database,
         "AUTH_REDIS_URL": redis_space.url,
         "AUTH_REDIS_PREFIX": f"{redis_space.prefix}replicas-{secrets.token_hex(3)}:",
         "AUTH_REFRESH_REUSE_GRACE": "0",
