@@ -69,6 +69,26 @@ async def async_wait_until(
 # --- PostgreSQL -------------------------------------------------------------------------------
 
 
+def run_coroutine(coroutine_factory: Callable[[], Any]) -> Any:
+    """Run `coroutine_factory()` to completion from any context (a running loop included),
+    in a thread with a loop of its own."""
+    result: list[Any] = []
+    failure: list[BaseException] = []
+
+    def in_thread() -> None:
+        try:
+            result.append(asyncio.run(coroutine_factory()))
+        except BaseException as error:
+            failure.append(error)
+
+    worker = threading.Thread(target=in_thread)
+    worker.start()
+    worker.join()
+    if failure:
+        raise failure[0]
+    return result[0]
+
+
 def _admin(sql: str) -> None:
     """One statement on the admin database, from any context (a running loop included)."""
     import asyncpg
@@ -80,19 +100,7 @@ def _admin(sql: str) -> None:
         finally:
             await conn.close()
 
-    failure: list[BaseException] = []
-
-    def in_thread() -> None:
-        try:
-            asyncio.run(run())
-        except BaseException as error:
-            failure.append(error)
-
-    worker = threading.Thread(target=in_thread)
-    worker.start()
-    worker.join()
-    if failure:
-        raise failure[0]
+    run_coroutine(run)
 
 
 @contextlib.contextmanager

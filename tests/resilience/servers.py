@@ -7,7 +7,6 @@ Either one that cannot be made to run skips its tests loudly (fails them in CI).
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import glob
 import os
@@ -15,33 +14,18 @@ import pwd
 import shutil
 import subprocess
 import tempfile
-import threading
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import redis
 
-from tests.infra import free_port, unavailable, wait_until
+from tests.infra import free_port, run_coroutine, unavailable, wait_until
 
 
 def _run_sync(coroutine_factory: Any) -> Any:
     """Run an asyncio coroutine to completion from any context (a running loop included)."""
-    result: list[Any] = []
-    failure: list[BaseException] = []
-
-    def in_thread() -> None:
-        try:
-            result.append(asyncio.run(coroutine_factory()))
-        except BaseException as error:
-            failure.append(error)
-
-    worker = threading.Thread(target=in_thread)
-    worker.start()
-    worker.join()
-    if failure:
-        raise failure[0]
-    return result[0]
+    return run_coroutine(coroutine_factory)
 
 
 # --- PostgreSQL -------------------------------------------------------------------------------
