@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import secrets
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -11,6 +14,7 @@ from joserfc import jwt
 from joserfc.jwk import KeySet
 from litestar.testing import AsyncTestClient
 
+from auth_service.__main__ import MIGRATIONS
 from auth_service.app import create_app
 from auth_service.config import Settings
 from auth_service.keys.encryption import KeyDecryptionError, KeyEncryptor
@@ -18,6 +22,7 @@ from auth_service.keys.ring import KeyRing, RotationTooSoonError
 from kit import database
 from tests.auth.conftest import STRONG_PASSWORD, unique_email
 from tests.auth.test_accounts import header_of
+from tests.infra import fresh_postgres_database
 
 PRIVATE_MEMBERS = {"d", "p", "q", "dp", "dq", "qi", "k", "oth"}
 
@@ -129,19 +134,24 @@ async def test_rotation_schedule_and_retired_key_lifetime(
         await engine.dispose()
 
 
-async def test_concurrent_maintenance_agrees(auth_settings: Settings) -> None:
+@contextlib.contextmanager
+def empty_database(storage: str, tmp_path: Path) -> Iterator[str]:
+    """A migrated database with no key ring yet, of the mode's kind."""
+    if storage == "sqlite":
+        url = f"sqlite+aiosqlite:///{tmp_path / 'ring.db'}"
+        database.upgrade(url, MIGRATIONS)
+        yield url
+        return
+    with fresh_postgres_database("ring") as url:
+        database.upgrade(url, MIGRATIONS)
+        yield url
+
+
+async def test_concurrent_maintenance_agrees(storage: str, tmp_path: Path) -> None:
     """Several replicas starting at once create exactly one active key between them."""
-    import asyncio
-
-    url = auth_settings.database_url
     key = secrets.token_bytes(32)
-    if url.startswith("sqlite"):
-        pytest.skip("covered by the PostgreSQL run: SQLite has one writer by construction")
-    from tests.infra import fresh_postgres_database
-
-    with fresh_postgres_database("ring") as fresh:
-        database.upgrade(fresh, __import__("auth_service.__main__").__main__.MIGRATIONS)
-        engines = [database.create_engine(fresh) for _ in range(4)]
+    with empty_database(storage, tmp_path) as url:
+        engines = [database.create_engine(url) for _ in range(4)]
         rings = [
             KeyRing(
                 database.session_factory(engine),
