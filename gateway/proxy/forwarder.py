@@ -1,27 +1,31 @@
 """Forwarding one request to a service and relaying its answer unchanged.
 
 The upstream's response goes back as it came: status, body and every header (each Set-Cookie)
-except the hop-by-hop ones. The request goes out with the client's headers minus hop-by-hop and
-minus anything the gateway vouches for itself (X-Forwarded-*, X-Request-ID, Host).
+except the hop-by-hop ones; small answers are read whole, large or open-ended ones stream.
+The request goes out with the client's headers minus hop-by-hop and minus anything the gateway
+vouches for itself (X-Forwarded-*, X-Request-ID, Host).
 """
 
 from __future__ import annotations
 
 import time
 import urllib.parse
-from collections.abc import Iterable
+from collections.abc import AsyncIterator, Iterable
 from typing import Any
 
 import httpx
 import structlog
 from litestar import Request
 from litestar.response.base import ASGIResponse
+from litestar.response.streaming import ASGIStreamingResponse
 from prometheus_client import Counter, Histogram
 
 from gateway.proxy.upstreams import Upstream
 from kit.problems import ProblemError
 
-# Responses are read whole (they are API answers); a bigger one is refused, not streamed.
+# Answers up to this size with a known length are read whole; others stream through.
+BUFFER_RESPONSE_BYTES = 256 * 1024
+# A buffered answer (only those with several Set-Cookie headers can get this big) is capped.
 MAX_RESPONSE_BYTES = 8 * 1024 * 1024
 HOP_BY_HOP = frozenset(
     {
@@ -117,6 +121,10 @@ class Forwarder:
             except httpx.HTTPError as error:
                 log.warning("upstream_failed", service=upstream.name, error=type(error).__name__)
                 raise self._failure(upstream, "error") from None
+            head = request.method == "HEAD"
+            if not _buffered(response, head=head):
+                UPSTREAM_RESPONSES.labels(upstream.name, str(response.status_code)).inc()
+                return self._streamed(response, upstream)
             try:
                 content = await self._read(response)
             except httpx.TimeoutException:
@@ -128,8 +136,30 @@ class Forwarder:
                 await response.aclose()
             UPSTREAM_LATENCY.labels(upstream.name).observe(time.perf_counter() - started)
             UPSTREAM_RESPONSES.labels(upstream.name, str(response.status_code)).inc()
-            return self._relayed(response, content, head=request.method == "HEAD")
+            return self._relayed(response, content, head=head)
         raise self._failure(upstream, "unavailable")
+
+    @staticmethod
+    def _streamed(response: httpx.Response, upstream: Upstream) -> ASGIStreamingResponse:
+        """A large or open-ended answer, passed on chunk by chunk as it arrives."""
+
+        async def chunks() -> AsyncIterator[bytes]:
+            try:
+                async for chunk in response.aiter_raw():
+                    yield chunk
+            except httpx.HTTPError as error:
+                # The status line is out already: all that is left is to break the connection.
+                log.warning("upstream_broke_off", service=upstream.name, error=type(error).__name__)
+                raise
+            finally:
+                await response.aclose()
+
+        headers: dict[str, str] = {}
+        for name, value in _relayed_headers(response):
+            headers[name] = f"{headers[name]}, {value}" if name in headers else value
+        return ASGIStreamingResponse(
+            iterator=chunks(), status_code=response.status_code, headers=headers
+        )
 
     @staticmethod
     def _failure(upstream: Upstream, kind: str) -> ProblemError:
@@ -174,15 +204,29 @@ class Forwarder:
 
     @staticmethod
     def _relayed(response: httpx.Response, content: bytes, *, head: bool) -> ASGIResponse:
-        raw = [
-            (name.decode("latin-1"), value.decode("latin-1"))
-            for name, value in response.headers.raw
-        ]
-        dropped = HOP_BY_HOP | NOT_RELAYED | _listed_in_connection(raw)
-        headers = [(name.lower(), value) for name, value in raw if name.lower() not in dropped]
         return ASGIResponse(
             body=b"" if head else content,
             status_code=response.status_code,
-            headers=headers,
+            headers=_relayed_headers(response),
             is_head_response=head,
         )
+
+
+def _relayed_headers(response: httpx.Response) -> list[tuple[str, str]]:
+    raw = [
+        (name.decode("latin-1"), value.decode("latin-1")) for name, value in response.headers.raw
+    ]
+    dropped = HOP_BY_HOP | NOT_RELAYED | _listed_in_connection(raw)
+    return [(name.lower(), value) for name, value in raw if name.lower() not in dropped]
+
+
+def _buffered(response: httpx.Response, *, head: bool) -> bool:
+    """Small answers of known length are read whole (fastest, keeps Content-Length); so are
+    those with several Set-Cookie headers, which a streamed answer could not carry apart.
+    Everything else streams."""
+    if head or response.status_code in (204, 304):
+        return True
+    if len(response.headers.get_list("set-cookie")) > 1:
+        return True
+    length = response.headers.get("content-length", "")
+    return length.isdigit() and int(length) <= BUFFER_RESPONSE_BYTES

@@ -36,6 +36,12 @@ async def echo_app(scope: dict[str, Any], receive: Any, send: Any) -> None:
         await asyncio.sleep(float(query.get("seconds", ["1"])[0]))
     if path.endswith("/cookies"):
         headers += [(b"set-cookie", b"a=1; Path=/"), (b"set-cookie", b"b=2; Path=/")]
+    if path.endswith("/chunked"):  # no Content-Length: three chunks as they come
+        await send({"type": "http.response.start", "status": 200, "headers": headers})
+        for part in (b"first,", b"second,", b"third"):
+            await send({"type": "http.response.body", "body": part, "more_body": True})
+        await send({"type": "http.response.body", "body": b"", "more_body": False})
+        return
     if path.endswith("/big"):
         payload = b"x" * (1024 * 1024)
     else:
