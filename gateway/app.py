@@ -11,13 +11,13 @@ from pathlib import Path
 import httpx
 from litestar import Litestar
 from litestar.config.cors import CORSConfig
-from litestar.di import Provide
+from litestar.datastructures import State
 from litestar.static_files import create_static_files_router
 
 from gateway.config import Settings
 from gateway.edge.headers import SecurityHeadersMiddleware
 from gateway.edge.ratelimit import AuthRateLimit, limiter_storage
-from gateway.proxy.controller import ProxyController
+from gateway.proxy.controller import Proxy, ProxyController
 from gateway.proxy.forwarder import Forwarder
 from gateway.proxy.upstreams import Upstream, Upstreams
 from kit.app import ServedApp, build_app
@@ -85,9 +85,6 @@ def create_app(settings: Settings | None = None) -> ServedApp:
     if settings.redis_url is not None:
         readiness["rate_limit_storage"] = rate_limit.check_storage
 
-    def provide(value: object) -> Provide:
-        return Provide(lambda: value, use_cache=True, sync_to_thread=False)
-
     handlers: list[object] = [ProxyController]
     if WEB_CLIENT.is_dir():
         handlers.append(
@@ -112,11 +109,7 @@ def create_app(settings: Settings | None = None) -> ServedApp:
         title="API gateway",
         route_handlers=handlers,  # type: ignore[arg-type]
         readiness=readiness,
-        dependencies={
-            "forwarder": provide(Forwarder(client)),
-            "upstreams": provide(upstreams),
-            "rate_limit": provide(rate_limit),
-        },
+        state=State({"proxy": Proxy(Forwarder(client), upstreams, rate_limit)}),
         cors_config=cors,
         lifespan=[lifespan],
         outer=lambda app: SecurityHeadersMiddleware(app, hsts=settings.hsts),

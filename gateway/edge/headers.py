@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from litestar.datastructures import MutableScopeHeaders
 from litestar.types import ASGIApp, Message, Receive, Scope, Send
 
 # The web client needs its own scripts, styles and API calls, and nothing else.
@@ -25,6 +24,8 @@ class SecurityHeadersMiddleware:
             "cross-origin-opener-policy": "same-origin",
             "permissions-policy": "camera=(), microphone=(), geolocation=()",
         }
+        self.encoded = [(name.encode(), value.encode()) for name, value in self.headers.items()]
+        self.names = frozenset(name for name, _ in self.encoded)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":  # type: ignore[comparison-overlap]
@@ -33,9 +34,13 @@ class SecurityHeadersMiddleware:
 
         async def with_headers(message: Message) -> None:
             if message["type"] == "http.response.start":
-                headers = MutableScopeHeaders.from_message(message)
-                for name, value in self.headers.items():
-                    headers[name] = value
+                # Ours replace any an upstream sent under the same names.
+                kept = [
+                    (name, value)
+                    for name, value in message.get("headers", [])
+                    if name.lower() not in self.names
+                ]
+                message["headers"] = [*kept, *self.encoded]
             await send(message)
 
         await self.app(scope, receive, with_headers)

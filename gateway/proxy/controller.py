@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 from litestar import Controller, HttpMethod, Request, route
-from litestar.di import NamedDependency
 from litestar.response.base import ASGIResponse
 
 from gateway.edge.ratelimit import AuthRateLimit
@@ -33,6 +33,16 @@ def address_of(request: Request[Any, Any, Any], trusted: tuple[Network, ...]) ->
     return peer
 
 
+@dataclass(frozen=True)
+class Proxy:
+    """What forwarding needs, kept in the app's state: read with one lookup per request
+    rather than through dependency injection, which measurably costs on this hot path."""
+
+    forwarder: Forwarder
+    upstreams: Upstreams
+    rate_limit: AuthRateLimit
+
+
 class ProxyController(Controller):
     include_in_schema = False
 
@@ -40,16 +50,11 @@ class ProxyController(Controller):
         ["/auth/{path:path}", "/oauth/{path:path}", "/.well-known/{path:path}", "/api/{path:path}"],
         http_method=METHODS,
     )
-    async def forward(
-        self,
-        request: Request[Any, Any, Any],
-        forwarder: NamedDependency[Forwarder],
-        upstreams: NamedDependency[Upstreams],
-        rate_limit: NamedDependency[AuthRateLimit],
-    ) -> ASGIResponse:
+    async def forward(self, request: Request[Any, Any, Any]) -> ASGIResponse:
         """`/api/*` to the todo service, everything else here to the auth service."""
+        proxy: Proxy = request.app.state.proxy
         path: str = request.scope["path"]
-        address = address_of(request, upstreams.trusted_proxies)
-        await rate_limit.check(request.method, path, address)
-        upstream = upstreams.todo if path.startswith("/api/") else upstreams.auth
-        return await forwarder.forward(request, upstream, address)
+        address = address_of(request, proxy.upstreams.trusted_proxies)
+        await proxy.rate_limit.check(request.method, path, address)
+        upstream = proxy.upstreams.todo if path.startswith("/api/") else proxy.upstreams.auth
+        return await proxy.forwarder.forward(request, upstream, address)

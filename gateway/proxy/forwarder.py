@@ -55,6 +55,7 @@ SET_BY_GATEWAY = frozenset(
         "x-request-id",
     }
 )
+_NOT_FORWARDED = frozenset(name.encode() for name in HOP_BY_HOP | SET_BY_GATEWAY)
 NOT_RELAYED = frozenset({"content-length", "date", "server", "x-request-id"})
 _PATH_SAFE = "/:@!$&'()*+,;=-._~"
 
@@ -96,6 +97,9 @@ def upstream_target(request: Request[Any, Any, Any]) -> str:
 class Forwarder:
     def __init__(self, client: httpx.AsyncClient) -> None:
         self._client = client
+        # What client.build_request would add; building the request directly skips merging
+        # the client's (empty) defaults into every request.
+        self._extensions = {"timeout": client.timeout.as_dict()}
 
     async def forward(
         self, request: Request[Any, Any, Any], upstream: Upstream, client_address: str
@@ -105,8 +109,12 @@ class Forwarder:
         headers = self._request_headers(request, client_address)
         started = time.perf_counter()
         for base in upstream.attempts():
-            outgoing = self._client.build_request(
-                request.method, base + target, headers=headers, content=body
+            outgoing = httpx.Request(
+                request.method,
+                base + target,
+                headers=headers,
+                content=body,
+                extensions=self._extensions,
             )
             try:
                 response = await self._client.send(outgoing, stream=True)
@@ -178,17 +186,25 @@ class Forwarder:
     @staticmethod
     def _request_headers(
         request: Request[Any, Any, Any], client_address: str
-    ) -> list[tuple[str, str]]:
-        raw = request.headers.items()
-        dropped = HOP_BY_HOP | SET_BY_GATEWAY | _listed_in_connection(raw)
-        headers = [(name, value) for name, value in raw if name.lower() not in dropped]
+    ) -> list[tuple[bytes, bytes]]:
+        raw = list(request.scope["headers"])  # lower-case names (ASGI)
+        listed = {
+            token.strip().decode("latin-1")
+            for name, value in raw
+            if name == b"connection"
+            for token in value.lower().split(b",")
+        }
+        dropped = _NOT_FORWARDED | {name.encode("latin-1") for name in listed}
+        headers = [(name, value) for name, value in raw if name not in dropped]
+        request_id = str(request.scope.get("state", {}).get("request_id", ""))
         headers += [
-            ("x-forwarded-for", client_address),
-            ("x-forwarded-proto", request.url.scheme),
-            ("x-request-id", str(request.scope.get("state", {}).get("request_id", ""))),
+            (b"x-forwarded-for", client_address.encode("latin-1")),
+            (b"x-forwarded-proto", request.scope.get("scheme", "http").encode("latin-1")),
+            (b"x-request-id", request_id.encode("latin-1")),
         ]
-        if host := request.headers.get("host"):
-            headers.append(("x-forwarded-host", host))
+        host = next((value for name, value in raw if name == b"host"), None)
+        if host:
+            headers.append((b"x-forwarded-host", host))
         return headers
 
     @staticmethod
