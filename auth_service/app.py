@@ -14,8 +14,6 @@ from limits.aio.strategies import MovingWindowRateLimiter
 from litestar import Litestar
 from litestar.di import Provide
 from sqlalchemy import text
-from sqlalchemy.exc import InterfaceError, OperationalError
-from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 
 from auth_service.config import Settings
 from auth_service.keys.controller import WellKnownController
@@ -31,7 +29,7 @@ from auth_service.tokens.issuer import AccessTokenIssuer
 from auth_service.users.controller import AccountController
 from auth_service.users.service import AccountService
 from kit.app import ServedApp, build_app
-from kit.database import create_engine, session_factory
+from kit.database import create_engine, database_down_handlers, session_factory
 from kit.logs import configure_logging
 from kit.problems import dependency_down_handlers
 from kit.settings import load_or_exit
@@ -137,15 +135,12 @@ def create_app(
             WellKnownController,
         ],
         readiness={"database": database_ready, "session_store": store.ping},
-        extra_exception_handlers=dependency_down_handlers(
-            OperationalError,
-            InterfaceError,
-            PoolTimeoutError,
-            ConnectionError,
-            TimeoutError,
-            redis.exceptions.ConnectionError,
-            redis.exceptions.TimeoutError,
-        ),
+        extra_exception_handlers={
+            **database_down_handlers(),
+            **dependency_down_handlers(
+                redis.exceptions.ConnectionError, redis.exceptions.TimeoutError
+            ),
+        },
         dependencies={
             "settings": provide(settings),
             "ring": provide(ring),

@@ -42,9 +42,13 @@ def _valid_ip(value: str) -> str | None:
         return None
 
 
-def client_address(request: Request[Any, Any, Any]) -> str:
+def client_address(
+    request: Request[Any, Any, Any], trusted: tuple[Network, ...] | None = None
+) -> str:
+    """The TCP peer, unless the peer is a trusted proxy (`trusted`, or TRUSTED_PROXIES): then
+    the address that proxy forwarded."""
     peer = request.client.host if request.client else ""
-    if is_trusted(peer, trusted_proxies()):
+    if is_trusted(peer, trusted_proxies() if trusted is None else trusted):
         forwarded = request.headers.get("x-forwarded-for", "")
         # The proxy appends the address it saw; the last entry is the one it vouches for.
         hops = [hop for hop in forwarded.split(",") if hop.strip()]

@@ -16,10 +16,16 @@ from advanced_alchemy.base import ModelProtocol
 from advanced_alchemy.repository import SQLAlchemyAsyncRepository
 from alembic import command, context
 from alembic.config import Config
+from litestar import Request, Response
+from litestar.types import ExceptionHandlersMap
 from sqlalchemy import MetaData, event, make_url, pool
 from sqlalchemy.engine import Connection
+from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
+from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async_engine
 from sqlalchemy.ext.asyncio import AsyncSession as AsyncSession
+
+from kit.problems import dependency_down, dependency_down_handlers, unexpected
 
 SQLITE_BUSY_TIMEOUT_MS = 30_000
 ModelT = TypeVar("ModelT", bound=ModelProtocol)
@@ -35,6 +41,39 @@ class Repository(SQLAlchemyAsyncRepository[ModelT]):
     def __init__(self, **kwargs: Any) -> None:
         kwargs.setdefault("wrap_exceptions", False)
         super().__init__(**kwargs)
+
+
+# SQLSTATE classes that mean "the server is not there for you right now", not "your query is
+# wrong": 08 connection exception, 53 insufficient resources, 57 operator intervention
+# (e.g. 57P01 admin shutdown while a connection was pooled).
+_UNAVAILABLE_SQLSTATE_CLASSES = ("08", "53", "57")
+
+
+def _sqlstate(exc: BaseException) -> str:
+    for source in (exc, getattr(exc, "orig", None), getattr(exc, "__cause__", None)):
+        for name in ("sqlstate", "pgcode"):
+            value = getattr(source, name, None)
+            if isinstance(value, str):
+                return value
+    return ""
+
+
+def _on_database_error(request: Request[Any, Any, Any], exc: Exception) -> Response[Any]:
+    """A database error that says the server went away is a 503; any other is a bug (500)."""
+    invalidated = bool(getattr(exc, "connection_invalidated", False))
+    if invalidated or _sqlstate(exc).startswith(_UNAVAILABLE_SQLSTATE_CLASSES):
+        return dependency_down(request, exc)
+    return unexpected(request, exc)
+
+
+def database_down_handlers() -> ExceptionHandlersMap:
+    """503 `upstream_unavailable` whenever the database cannot be reached, whatever layer
+    notices: SQLAlchemy, the pool, the driver, or the socket underneath."""
+    handlers = dependency_down_handlers(
+        OperationalError, InterfaceError, PoolTimeoutError, ConnectionError, TimeoutError
+    )
+    handlers[DBAPIError] = _on_database_error
+    return handlers
 
 
 def is_sqlite(url: str) -> bool:

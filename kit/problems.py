@@ -18,7 +18,6 @@ from litestar.exceptions import (
     ValidationException,
 )
 from litestar.types import ExceptionHandlersMap
-from sqlalchemy.exc import DBAPIError
 
 PROBLEM_JSON = "application/problem+json"
 log = structlog.get_logger("problems")
@@ -148,7 +147,7 @@ def where(exc: BaseException) -> list[str]:
     ][-8:]
 
 
-def _on_unexpected(_: Request[Any, Any, Any], exc: Exception) -> Response[dict[str, Any]]:
+def unexpected(_: Request[Any, Any, Any], exc: Exception) -> Response[dict[str, Any]]:
     log.error("unhandled_exception", error=type(exc).__name__, frames=where(exc))
     return problem_response(500, "internal_error", "the service could not answer")
 
@@ -161,11 +160,11 @@ def exception_handlers() -> ExceptionHandlersMap:
         NotAuthorizedException: _on_http,
         PermissionDeniedException: _on_http,
         HTTPException: _on_http,
-        Exception: _on_unexpected,
+        Exception: unexpected,
     }
 
 
-def _on_dependency_down(_: Request[Any, Any, Any], exc: Exception) -> Response[dict[str, Any]]:
+def dependency_down(_: Request[Any, Any, Any], exc: Exception) -> Response[dict[str, Any]]:
     log.warning("dependency_unavailable", error=type(exc).__name__)
     return problem_response(
         503,
@@ -175,32 +174,6 @@ def _on_dependency_down(_: Request[Any, Any, Any], exc: Exception) -> Response[d
     )
 
 
-# SQLSTATE classes that mean "the server is not there for you right now", not "your query is
-# wrong": 08 connection exception, 53 insufficient resources, 57 operator intervention
-# (e.g. 57P01 admin shutdown while a connection was pooled).
-_UNAVAILABLE_SQLSTATE_CLASSES = ("08", "53", "57")
-
-
-def _sqlstate(exc: BaseException) -> str:
-    for source in (exc, getattr(exc, "orig", None), getattr(exc, "__cause__", None)):
-        for name in ("sqlstate", "pgcode"):
-            value = getattr(source, name, None)
-            if isinstance(value, str):
-                return value
-    return ""
-
-
-def _on_database_error(request: Request[Any, Any, Any], exc: Exception) -> Response[dict[str, Any]]:
-    """A database error that says the server went away is a 503; any other is a bug (500)."""
-    invalidated = bool(getattr(exc, "connection_invalidated", False))
-    if invalidated or _sqlstate(exc).startswith(_UNAVAILABLE_SQLSTATE_CLASSES):
-        return _on_dependency_down(request, exc)
-    return _on_unexpected(request, exc)
-
-
 def dependency_down_handlers(*exception_types: type[Exception]) -> ExceptionHandlersMap:
-    """503 `upstream_unavailable` for the exceptions a service's storage raises when it is down
-    (plus the same for SQLAlchemy's DBAPIError when it carries a "server unavailable" state)."""
-    handlers: ExceptionHandlersMap = {exc_type: _on_dependency_down for exc_type in exception_types}
-    handlers[DBAPIError] = _on_database_error
-    return handlers
+    """503 `upstream_unavailable` for the exceptions a service's storage raises when it is down."""
+    return {exc_type: dependency_down for exc_type in exception_types}

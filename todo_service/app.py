@@ -8,13 +8,10 @@ from collections.abc import AsyncIterator
 from litestar import Litestar
 from litestar.di import Provide
 from sqlalchemy import text
-from sqlalchemy.exc import InterfaceError, OperationalError
-from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 
 from kit.app import ServedApp, build_app
-from kit.database import create_engine, session_factory
+from kit.database import create_engine, database_down_handlers, session_factory
 from kit.logs import configure_logging
-from kit.problems import dependency_down_handlers
 from kit.settings import load_or_exit
 from todo_service.config import Settings
 from todo_service.tasks.controller import TaskController, owner_of, task_uuid
@@ -65,9 +62,7 @@ def create_app(settings: Settings | None = None) -> ServedApp:
         route_handlers=[TaskController],
         readiness={"database": database_ready, "jwks": keys_ready},
         extra_exception_handlers={
-            **dependency_down_handlers(
-                OperationalError, InterfaceError, PoolTimeoutError, ConnectionError, TimeoutError
-            ),
+            **database_down_handlers(),
             **EXCEPTION_HANDLERS,
         },
         dependencies={

@@ -16,6 +16,7 @@ from argon2 import PasswordHasher, Type
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
 from prometheus_client import Gauge, Histogram
 
+from auth_service.passwords.policy import check_password
 from kit.problems import ProblemError
 
 HASH_SECONDS = Histogram(
@@ -54,6 +55,15 @@ class PasswordHashing:
     async def hash(self, password: str) -> str:
         return str(await self._run("hash", self._hasher.hash, password))
 
+    async def hash_new(self, field: str, password: str, *, context: tuple[str, ...]) -> str:
+        """Judge a new password by the policy, then hash it: one job in the pool, because the
+        guessability check (zxcvbn) alone takes up to tens of ms on a long password and must
+        not run on the event loop either. A refused password raises the policy's 422."""
+        return str(await self._run("hash", self._judged_hash, field, password, context))
+
+    def _judged_hash(self, field: str, password: str, context: tuple[str, ...]) -> str:
+        return self._hasher.hash(check_password(field, password, context=context))
+
     async def verify(self, stored_hash: str | None, password: str) -> bool:
         """True when `password` matches; with no stored hash, burns one verify and says False."""
         target = stored_hash if stored_hash is not None else self._dummy_hash
@@ -75,7 +85,7 @@ class PasswordHashing:
         except (VerifyMismatchError, VerificationError, InvalidHashError):
             return False
 
-    async def _run(self, operation: str, func: Any, *args: str) -> Any:
+    async def _run(self, operation: str, func: Any, *args: Any) -> Any:
         if self._in_flight >= self._capacity:
             raise ProblemError(
                 503,
@@ -93,7 +103,7 @@ class PasswordHashing:
             HASH_QUEUE_DEPTH.set(self._in_flight)
 
     @staticmethod
-    def _timed(operation: str, func: Any, *args: str) -> Any:
+    def _timed(operation: str, func: Any, *args: Any) -> Any:
         started = time.perf_counter()
         try:
             return func(*args)

@@ -14,7 +14,7 @@ from litestar.params import FromPath
 
 from auth_service.config import Settings
 from auth_service.sessions.schemas import RefreshRequest, SessionView
-from auth_service.sessions.service import SessionService, SignedIn
+from auth_service.sessions.service import SessionService
 from auth_service.sessions.store import INVALID, SessionInfo
 from auth_service.sessions.tokens import MAX_TOKEN_LENGTH
 from auth_service.tokens.bearer import AccessClaims
@@ -23,6 +23,7 @@ from auth_service.tokens.responses import (
     REFRESH_COOKIE,
     cleared_refresh_cookie,
     cookie_mode,
+    refresh_expires_in,
     token_response,
 )
 from kit.problems import FieldError, ProblemError
@@ -74,19 +75,6 @@ def _view(info: SessionInfo, current_sid: str) -> SessionView:
     )
 
 
-def _token_response(
-    signed_in: SignedIn, *, cookie: bool, settings: Settings
-) -> Response[dict[str, Any]]:
-    return token_response(
-        access=signed_in.access,
-        refresh=signed_in.refresh,
-        email=signed_in.email,
-        now=signed_in.refresh.session.last_used_at,
-        cookie=cookie,
-        cookie_secure=settings.cookie_secure,
-    )
-
-
 class SessionController(Controller):
     path = "/auth"
     tags = ["sessions"]
@@ -102,7 +90,7 @@ class SessionController(Controller):
         cookie = cookie_mode(request)
         token = _checked(await _presented_token(request, cookie=cookie))
         signed_in = await session_service.refresh(token)
-        return _token_response(signed_in, cookie=cookie, settings=settings)
+        return token_response(signed_in, cookie=cookie, cookie_secure=settings.cookie_secure)
 
     @post("/logout", status_code=204)
     async def logout(
@@ -202,8 +190,6 @@ class OAuthTokenController(Controller):
             "token_type": "Bearer",
             "expires_in": signed_in.access.expires_in,
             "refresh_token": refresh.refresh_token,
-            "refresh_token_expires_in": max(
-                0, int(refresh.expires_at - refresh.session.last_used_at)
-            ),
+            "refresh_token_expires_in": refresh_expires_in(refresh),
         }
         return Response(body, status_code=200, headers=NO_STORE, media_type="application/json")

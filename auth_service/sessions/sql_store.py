@@ -185,16 +185,11 @@ class SqlRefreshSessionStore:
     async def purge_expired(self, *, now: float) -> int:
         """Sessions past their end (maximum age, or their last token's expiry) go, with their
         tokens. Revoked sessions stay until then, so their tokens still answer `session_revoked`."""
-        ended = select(RefreshSession.id).where(
-            (RefreshSession.expires_at <= now) | (RefreshSession.current_expires_at <= now)
-        )
+        over = (RefreshSession.expires_at <= now) | (RefreshSession.current_expires_at <= now)
         async with self._sessions.begin() as db:
+            ended = select(RefreshSession.id).where(over)
             await db.execute(delete(RefreshToken).where(RefreshToken.session_id.in_(ended)))
-            result = await db.execute(
-                delete(RefreshSession).where(
-                    (RefreshSession.expires_at <= now) | (RefreshSession.current_expires_at <= now)
-                )
-            )
+            result = await db.execute(delete(RefreshSession).where(over))
         return int(getattr(result, "rowcount", 0))
 
     async def ping(self) -> None:

@@ -7,7 +7,7 @@ from litestar.di import NamedDependency
 from litestar.params import JSONBody
 
 from auth_service.config import Settings
-from auth_service.sessions.service import ClientInfo, SignedIn
+from auth_service.sessions.service import ClientInfo
 from auth_service.tokens.bearer import AccessClaims
 from auth_service.tokens.responses import cookie_mode, token_response
 from auth_service.users.schemas import Credentials, Me, PasswordChange
@@ -28,7 +28,12 @@ class AccountController(Controller):
         settings: NamedDependency[Settings],
     ) -> Response[dict[str, Any]]:
         signed_in = await accounts.register(data.email, data.password, _client(request))
-        return _respond(request, signed_in, settings, status_code=201)
+        return token_response(
+            signed_in,
+            cookie=cookie_mode(request),
+            cookie_secure=settings.cookie_secure,
+            status_code=201,
+        )
 
     @post("/login", status_code=200)
     async def login(
@@ -39,7 +44,9 @@ class AccountController(Controller):
         settings: NamedDependency[Settings],
     ) -> Response[dict[str, Any]]:
         signed_in = await accounts.login(data.email, data.password, _client(request))
-        return _respond(request, signed_in, settings)
+        return token_response(
+            signed_in, cookie=cookie_mode(request), cookie_secure=settings.cookie_secure
+        )
 
     @get("/me")
     async def me(
@@ -63,21 +70,3 @@ class AccountController(Controller):
 def _client(request: Request[Any, Any, Any]) -> ClientInfo:
     user_agent, ip = client_info(request)
     return ClientInfo(user_agent=user_agent, ip=ip)
-
-
-def _respond(
-    request: Request[Any, Any, Any],
-    signed_in: SignedIn,
-    settings: Settings,
-    *,
-    status_code: int = 200,
-) -> Response[dict[str, Any]]:
-    return token_response(
-        access=signed_in.access,
-        refresh=signed_in.refresh,
-        email=signed_in.email,
-        now=signed_in.refresh.session.last_used_at,
-        cookie=cookie_mode(request),
-        cookie_secure=settings.cookie_secure,
-        status_code=status_code,
-    )

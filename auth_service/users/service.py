@@ -15,7 +15,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from auth_service.passwords.hashing import PasswordHashing
-from auth_service.passwords.policy import check_password, normalise
+from auth_service.passwords.policy import normalise
 from auth_service.sessions.service import ClientInfo, SessionService, SignedIn
 from auth_service.users.email import normalise_email
 from auth_service.users.models import User
@@ -51,8 +51,7 @@ class AccountService:
 
     async def register(self, email: str, password: str, client: ClientInfo) -> SignedIn:
         address = normalise_email(email)
-        secret = check_password("password", password, context=(address,))
-        password_hash = await self._passwords.hash(secret)
+        password_hash = await self._passwords.hash_new("password", password, context=(address,))
         try:
             async with self._sessions() as session, session.begin():
                 user = await UserRepository(session=session).add(
@@ -93,8 +92,8 @@ class AccountService:
         user = await self.get(user_id)
         if not await self._passwords.verify(user.password_hash, normalise(current)[:1024]):
             raise ProblemError(401, "invalid_credentials", "the current password is incorrect")
-        secret = check_password("new_password", new, context=(user.email,))
-        await self._store_hash(user.id, await self._passwords.hash(secret))
+        new_hash = await self._passwords.hash_new("new_password", new, context=(user.email,))
+        await self._store_hash(user.id, new_hash)
         await self._session_service.end_other_sessions(user_id=user_id, keep_session_id=session_id)
         log.info("password_changed", user_id=user_id)
 

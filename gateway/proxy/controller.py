@@ -11,7 +11,7 @@ from litestar.response.base import ASGIResponse
 from gateway.edge.ratelimit import AuthRateLimit
 from gateway.proxy.forwarder import Forwarder
 from gateway.proxy.upstreams import Upstreams
-from kit.clients import Network, is_trusted
+from kit.clients import client_address
 
 METHODS = [
     HttpMethod.GET,
@@ -21,16 +21,6 @@ METHODS = [
     HttpMethod.PATCH,
     HttpMethod.DELETE,
 ]
-
-
-def address_of(request: Request[Any, Any, Any], trusted: tuple[Network, ...]) -> str:
-    """The client: the TCP peer, unless the peer is a proxy the gateway trusts."""
-    peer = request.client.host if request.client else ""
-    if trusted and is_trusted(peer, trusted):
-        hops = [hop.strip() for hop in request.headers.get("x-forwarded-for", "").split(",")]
-        if hops and hops[-1]:
-            return hops[-1]
-    return peer
 
 
 @dataclass(frozen=True)
@@ -54,7 +44,7 @@ class ProxyController(Controller):
         """`/api/*` to the todo service, everything else here to the auth service."""
         proxy: Proxy = request.app.state.proxy
         path: str = request.scope["path"]
-        address = address_of(request, proxy.upstreams.trusted_proxies)
+        address = client_address(request, proxy.upstreams.trusted_proxies)
         await proxy.rate_limit.check(request.method, path, address)
         upstream = proxy.upstreams.todo if path.startswith("/api/") else proxy.upstreams.auth
         return await proxy.forwarder.forward(request, upstream, address)
