@@ -31,6 +31,21 @@ from auth_service.sessions.tokens import (
     seal_successor,
 )
 
+# Writes a new session, its first token and the user's index in one round trip.
+_CREATE = """
+local p, sid, user, digest, now = ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5]
+local exp, curexp, ua, ip, finish = ARGV[6], ARGV[7], ARGV[8], ARGV[9], tonumber(ARGV[10])
+local skey, tkey, ukey = p .. 's:' .. sid, p .. 't:' .. digest, p .. 'u:' .. user
+redis.call('HSET', skey, 'user', user, 'created', now, 'used', now, 'exp', exp,
+  'cur', digest, 'curexp', curexp, 'ua', ua, 'ip', ip)
+redis.call('EXPIREAT', skey, finish)
+redis.call('HSET', tkey, 'sid', sid, 'exp', curexp)
+redis.call('EXPIREAT', tkey, finish)
+redis.call('SADD', ukey, sid)
+if redis.call('EXPIRETIME', ukey) < finish then redis.call('EXPIREAT', ukey, finish) end
+return 1
+"""
+
 # Returns {status, sid, user, created, used, exp, curexp, ua, ip, sealed}.
 _ROTATE = """
 local p, now, grace = ARGV[1], tonumber(ARGV[2]), tonumber(ARGV[3])
@@ -134,6 +149,7 @@ class RedisRefreshSessionStore:
         )
         self._prefix = prefix
         self._lifetimes = lifetimes
+        self._create = self._redis.register_script(_CREATE)
         self._rotate = self._redis.register_script(_ROTATE)
         self._end_session_of = self._redis.register_script(_END_SESSION_OF)
         self._revoke_session = self._redis.register_script(_REVOKE_SESSION)
@@ -147,31 +163,21 @@ class RedisRefreshSessionStore:
         sid = str(uuid.uuid4())
         session_expires = now + self._lifetimes.session_max_age
         token_expires = min(now + self._lifetimes.refresh_ttl, session_expires)
-        token_digest = digest(token)
-        end = math.ceil(session_expires)
-        session_key, token_key = self._key("s", sid), self._key("t", token_digest)
-        user_key = self._key("u", user_id)
-        async with self._redis.pipeline(transaction=True) as pipe:
-            pipe.hset(
-                session_key,
-                mapping={
-                    "user": user_id,
-                    "created": _stamp(now),
-                    "used": _stamp(now),
-                    "exp": _stamp(session_expires),
-                    "cur": token_digest,
-                    "curexp": _stamp(token_expires),
-                    "ua": user_agent,
-                    "ip": ip,
-                },
-            )
-            pipe.expireat(session_key, end)
-            pipe.hset(token_key, mapping={"sid": sid, "exp": _stamp(token_expires)})
-            pipe.expireat(token_key, end)
-            pipe.sadd(user_key, sid)
-            pipe.expireat(user_key, end, gt=True)
-            pipe.expireat(user_key, end, nx=True)
-            await pipe.execute()
+        await self._create(
+            keys=[],
+            args=[
+                self._prefix,
+                sid,
+                user_id,
+                digest(token),
+                _stamp(now),
+                _stamp(session_expires),
+                _stamp(token_expires),
+                user_agent,
+                ip,
+                math.ceil(session_expires),
+            ],
+        )
         info = SessionInfo(
             id=sid,
             user_id=user_id,
