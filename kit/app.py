@@ -23,6 +23,7 @@ from kit.clients import trusted_proxies
 from kit.logs import RequestContextMiddleware
 from kit.observability import HTTP_LATENCY, HTTP_REQUESTS, ReadinessCheck, observability_handlers
 from kit.problems import exception_handlers
+from kit.runtime import freeze_startup_objects, resolve_dependencies_in_order
 from kit.settings import fail
 
 MAX_BODY_BYTES = 64 * 1024
@@ -91,7 +92,9 @@ def build_app(
         fail(f"configuration error: TRUSTED_PROXIES: {error}")
     handlers = exception_handlers()
     handlers.update(extra_exception_handlers or {})
+    resolve_dependencies_in_order()
     app = Litestar(
+        on_startup=[freeze_startup_objects],
         route_handlers=[*route_handlers, *observability_handlers(service, readiness)],
         exception_handlers=handlers,
         request_max_body_size=MAX_BODY_BYTES,
