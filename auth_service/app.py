@@ -91,7 +91,7 @@ def create_app(
 
     session_service = SessionService(store, issuer, email_of, now=now)
     accounts = AccountService(
-        sessions,
+        engine,
         passwords,
         session_service,
         MovingWindowRateLimiter(_limiter_storage(settings)),

@@ -12,14 +12,15 @@ from limits import parse_many
 from limits.aio.strategies import MovingWindowRateLimiter
 from prometheus_client import Counter
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 from auth_service.passwords.hashing import PasswordHashing
 from auth_service.passwords.policy import normalise
 from auth_service.sessions.service import ClientInfo, SessionService, SignedIn
 from auth_service.users.email import normalise_email
 from auth_service.users.models import User
-from auth_service.users.repository import UserRepository
+from auth_service.users.repository import UserRepository, find_credentials
+from kit.database import session_factory
 from kit.problems import FieldError, ProblemError
 
 LOGINS = Counter("auth_logins_total", "Login attempts by result", ["result"])
@@ -33,7 +34,7 @@ INVALID_CREDENTIALS = ProblemError(401, "invalid_credentials", "email or passwor
 class AccountService:
     def __init__(
         self,
-        sessions: async_sessionmaker[AsyncSession],
+        engine: AsyncEngine,
         passwords: PasswordHashing,
         session_service: SessionService,
         login_limiter: MovingWindowRateLimiter,
@@ -41,7 +42,8 @@ class AccountService:
         login_failure_limit: str,
         now: Callable[[], float] = time.time,
     ) -> None:
-        self._sessions = sessions
+        self._engine = engine
+        self._sessions = session_factory(engine)
         self._passwords = passwords
         self._session_service = session_service
         self._limiter = login_limiter
@@ -74,18 +76,18 @@ class AccountService:
         except FieldError:
             address = email.strip().lower()[:320]
         await self._refuse_if_locked(address)
-        user = await self._find(address)
+        found = await find_credentials(self._engine, address)
         secret = normalise(password)[:1024]
-        matched = await self._passwords.verify(user.password_hash if user else None, secret)
-        if user is None or not matched:
+        matched = await self._passwords.verify(found.password_hash if found else None, secret)
+        if found is None or not matched:
             await self._count_failure(address)
             LOGINS.labels("invalid_credentials").inc()
             raise INVALID_CREDENTIALS
-        if self._passwords.needs_rehash(user.password_hash):
-            await self._store_hash(user.id, await self._passwords.hash(secret))
+        if self._passwords.needs_rehash(found.password_hash):
+            await self._store_hash(found.user_id, await self._passwords.hash(secret))
         LOGINS.labels("success").inc()
         return await self._session_service.start(
-            user_id=str(user.id), email=user.email, client=client
+            user_id=str(found.user_id), email=found.email, client=client
         )
 
     async def change_password(self, user_id: str, session_id: str, current: str, new: str) -> None:
@@ -123,10 +125,6 @@ class AccountService:
             self._emails.pop(next(iter(self._emails)))
         self._emails[user_id] = email
         return email
-
-    async def _find(self, address: str) -> User | None:
-        async with self._sessions() as session:
-            return await UserRepository(session=session).get_one_or_none(email=address)
 
     async def _store_hash(self, user_id: uuid.UUID, password_hash: str) -> None:
         async with self._sessions() as session, session.begin():
