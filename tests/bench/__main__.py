@@ -2,6 +2,7 @@
 
     PYTHONPATH=. .venv/bin/python -m tests.bench          # ≈ 6 minutes
     BENCH_QUICK=1 PYTHONPATH=. .venv/bin/python -m tests.bench   # shorter runs, same rows
+    BENCH_ONLY=gateway,logins …   # only the steps whose name holds one of the words
 
 Prints the table and writes it to tests/artifacts/bench.md. A measurement that cannot be made
 (wrk missing, a server down, the peer not installable offline) is a row saying why.

@@ -36,12 +36,17 @@ class Timing:
     warmup_s: float
     jwks_s: float
     rounds: int  # runs of each variant in an A/B comparison (the best one counts)
+    only: tuple[str, ...] = ()  # BENCH_ONLY: run only the steps whose name holds one of these
 
     @classmethod
     def from_env(cls) -> Timing:
+        only = tuple(w.strip() for w in os.environ.get("BENCH_ONLY", "").split(",") if w.strip())
         if os.environ.get("BENCH_QUICK", "") not in ("", "0"):
-            return cls(quick=True, wrk_s=3, warmup_s=1, jwks_s=15, rounds=1)
-        return cls(quick=False, wrk_s=10, warmup_s=2, jwks_s=60, rounds=2)
+            return cls(quick=True, wrk_s=3, warmup_s=1, jwks_s=15, rounds=1, only=only)
+        return cls(quick=False, wrk_s=10, warmup_s=2, jwks_s=60, rounds=2, only=only)
+
+    def selects(self, step: str) -> bool:
+        return not self.only or any(word in step for word in self.only)
 
 
 def errors_of(*results: wrk.WrkResult) -> str:
@@ -75,8 +80,14 @@ class Bench:
     # Cores busy with other work during each wrk run, for the header.
     others_cores: list[float] = field(default_factory=list)
 
-    def guarded(self, name: str, keys: list[str], measurement: Callable[[], None]) -> None:
+    def guarded(
+        self, name: str, keys: list[str], measurement: Callable[[], None], *, always: bool = False
+    ) -> None:
         """Run one measurement; any failure marks its unfilled rows as not measured."""
+        if not always and not self.timing.selects(name):
+            for key in keys:
+                self.report.not_measured(key, "not selected (BENCH_ONLY)")
+            return
         print(f"[bench] {name} …", flush=True)
         started = time.monotonic()
         try:
@@ -461,37 +472,33 @@ def _rotation_text(result: wrk.WrkResult, count: int) -> str:
 
 def run_platform(bench: Bench) -> None:
     """Everything measured on the platform, which is stopped afterwards."""
-    platform_rows = [
-        rows.THROUGHPUT_DIRECT,
-        rows.THROUGHPUT_GATEWAY,
-        rows.GATEWAY_LATENCY,
-        rows.ASGI,
-        rows.LOGINS,
-        rows.STALL,
-        rows.REFRESH_REDIS,
-        rows.JWKS,
+    steps: list[tuple[str, list[str], Callable[[Platform], None]]] = [
+        ("auth on vs off", [rows.THROUGHPUT_DIRECT, rows.THROUGHPUT_GATEWAY], bench.auth_overhead),
+        ("gateway latency", [rows.GATEWAY_LATENCY], bench.gateway_latency),
+        ("ASGI servers", [rows.ASGI], bench.asgi_servers),
+        ("JWKS fetches", [rows.JWKS], bench.jwks_fetches),
+        ("logins", [rows.LOGINS, rows.STALL], bench.logins),
+        ("refresh (Redis)", [rows.REFRESH_REDIS], bench.refresh_redis),
     ]
+    wanted = [step for step in steps if bench.timing.selects(step[0])]
+    for name, keys, _ in steps:
+        if not bench.timing.selects(name):
+            bench.guarded(name, keys, lambda: None)  # marks the rows "not selected"
+    if not wanted:
+        return
     started: list[Platform] = []
+    platform_rows = [key for _, keys, _ in wanted for key in keys]
     bench.guarded(
-        "start the platform", platform_rows, lambda: started.append(start_platform(bench.resources))
+        "start the platform",
+        platform_rows,
+        lambda: started.append(start_platform(bench.resources)),
+        always=True,
     )
     if not started:
         return
     platform = started[0]
     try:
-        steps: list[tuple[str, list[str], Callable[[Platform], None]]] = [
-            (
-                "auth on vs off",
-                [rows.THROUGHPUT_DIRECT, rows.THROUGHPUT_GATEWAY],
-                bench.auth_overhead,
-            ),
-            ("gateway latency", [rows.GATEWAY_LATENCY], bench.gateway_latency),
-            ("ASGI servers", [rows.ASGI], bench.asgi_servers),
-            ("JWKS fetches", [rows.JWKS], bench.jwks_fetches),
-            ("logins", [rows.LOGINS, rows.STALL], bench.logins),
-            ("refresh (Redis)", [rows.REFRESH_REDIS], bench.refresh_redis),
-        ]
-        for name, keys, step in steps:
+        for name, keys, step in wanted:
             bench.guarded(name, keys, lambda step=step: step(platform))  # type: ignore[misc]
     finally:
         platform.stop()
