@@ -5,10 +5,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections.abc import AsyncIterator
-from http.cookiejar import CookieJar, DefaultCookiePolicy
 from pathlib import Path
 
-import httpx
+import aiohttp
 from litestar import Litestar
 from litestar.config.cors import CORSConfig
 from litestar.datastructures import State
@@ -26,22 +25,25 @@ from kit.observability import ReadinessCheck
 from kit.settings import load_or_exit
 
 WEB_CLIENT = Path(__file__).parent / "web"
+READINESS_TIMEOUT = aiohttp.ClientTimeout(total=2)
 
 
 class UpstreamNotReadyError(Exception):
     pass
 
 
-def _upstream_ready(client: httpx.AsyncClient, upstream: Upstream) -> ReadinessCheck:
+def _upstream_ready(forwarder: Forwarder, upstream: Upstream) -> ReadinessCheck:
     """Ready when at least one replica of the service says it is ready."""
 
     async def check() -> None:
         async def one(url: str) -> bool:
             try:
-                response = await client.get(f"{url}/health/ready", timeout=2)
-            except httpx.HTTPError:
+                async with forwarder.session.get(
+                    f"{url}/health/ready", timeout=READINESS_TIMEOUT
+                ) as response:
+                    return response.status == 200
+            except (aiohttp.ClientError, TimeoutError):
                 return False
-            return response.status_code == 200
 
         answers = await asyncio.gather(*(one(url) for url in upstream.urls))
         if not any(answers):
@@ -53,14 +55,8 @@ def _upstream_ready(client: httpx.AsyncClient, upstream: Upstream) -> ReadinessC
 def create_app(settings: Settings | None = None) -> ServedApp:
     settings = settings or load_or_exit(Settings.from_env)
     configure_logging("gateway")
-    client = httpx.AsyncClient(
-        timeout=httpx.Timeout(settings.read_timeout, connect=settings.connect_timeout, pool=5.0),
-        limits=httpx.Limits(max_connections=512, max_keepalive_connections=128),
-        follow_redirects=False,
-        trust_env=False,
-        # The client is shared by every request: it must never keep an upstream's cookies,
-        # or the next caller would be sent the previous caller's refresh token.
-        cookies=CookieJar(policy=DefaultCookiePolicy(allowed_domains=[])),
+    forwarder = Forwarder(
+        connect_timeout=settings.connect_timeout, read_timeout=settings.read_timeout
     )
     upstreams = Upstreams(
         Upstream("auth", settings.auth_urls),
@@ -73,14 +69,15 @@ def create_app(settings: Settings | None = None) -> ServedApp:
 
     @contextlib.asynccontextmanager
     async def lifespan(_: Litestar) -> AsyncIterator[None]:
+        await forwarder.open()
         try:
             yield
         finally:
-            await client.aclose()
+            await forwarder.close()
 
     readiness: dict[str, ReadinessCheck] = {
-        "auth": _upstream_ready(client, upstreams.auth),
-        "todo": _upstream_ready(client, upstreams.todo),
+        "auth": _upstream_ready(forwarder, upstreams.auth),
+        "todo": _upstream_ready(forwarder, upstreams.todo),
     }
     if settings.redis_url is not None:
         readiness["rate_limit_storage"] = rate_limit.check_storage
@@ -109,7 +106,7 @@ def create_app(settings: Settings | None = None) -> ServedApp:
         title="API gateway",
         route_handlers=handlers,  # type: ignore[arg-type]
         readiness=readiness,
-        state=State({"proxy": Proxy(Forwarder(client), upstreams, rate_limit)}),
+        state=State({"proxy": Proxy(forwarder, upstreams, rate_limit)}),
         cors_config=cors,
         lifespan=[lifespan],
         outer=lambda app: SecurityHeadersMiddleware(app, hsts=settings.hsts),
