@@ -1,6 +1,7 @@
 """An upstream for testing the gateway's forwarding: it answers with what it received.
 
-`/slow?seconds=n` waits before answering, `/cookies` sets two cookies, `/big` returns 1 MiB.
+`/slow?seconds=n` waits before answering, `/cookies` sets two cookies, `/big` returns 1 MiB,
+`/gzip` answers a gzip-encoded body.
 It is a test double of *any* upstream (the gateway is the unit under test), run by uvicorn
 on a loopback port in a thread.
 """
@@ -8,6 +9,7 @@ on a loopback port in a thread.
 from __future__ import annotations
 
 import asyncio
+import gzip
 import json
 import threading
 import urllib.parse
@@ -18,6 +20,8 @@ from typing import Any
 import uvicorn
 
 from tests.infra import free_port, wait_until
+
+GZIPPED = gzip.compress(b'{"compressed": true}', mtime=0)
 
 
 async def echo_app(scope: dict[str, Any], receive: Any, send: Any) -> None:
@@ -44,6 +48,9 @@ async def echo_app(scope: dict[str, Any], receive: Any, send: Any) -> None:
         return
     if path.endswith("/big"):
         payload = b"x" * (1024 * 1024)
+    elif path.endswith("/gzip"):
+        payload = GZIPPED
+        headers.append((b"content-encoding", b"gzip"))
     else:
         payload = json.dumps(
             {

@@ -12,7 +12,7 @@ from litestar.testing import AsyncTestClient
 from gateway.app import create_app
 from gateway.config import Settings
 from kit.clients import parse_networks
-from tests.gateway.echo import echo_server
+from tests.gateway.echo import GZIPPED, echo_server
 from tests.infra import RedisSpace, free_port
 
 Client = AsyncTestClient[Any]
@@ -98,6 +98,21 @@ async def test_headers_the_upstream_sees(gateway: Client) -> None:
     created = malformed.headers["x-request-id"]
     assert created != "bad id\twith spaces" and len(created) >= 16
     assert received_headers(malformed)["x-request-id"] == [created]
+
+
+async def test_no_header_is_invented_and_bodies_pass_untouched(gateway: Client) -> None:
+    for name in ("user-agent", "accept", "accept-encoding"):
+        del gateway.headers[name]
+    response = await gateway.post("/api/x", content=b"\x00raw bytes")
+    seen = received_headers(response)
+    for invented in ("user-agent", "accept", "accept-encoding", "content-type"):
+        assert invented not in seen, invented
+    assert seen["content-length"] == ["10"]
+    assert response.json()["body"] == "\x00raw bytes"
+
+    async with gateway.stream("GET", "/api/gzip", headers={"Accept-Encoding": "gzip"}) as relayed:
+        assert relayed.headers["content-encoding"] == "gzip"
+        assert b"".join([chunk async for chunk in relayed.aiter_raw()]) == GZIPPED
 
 
 async def test_trusted_proxy_address_is_believed(echo: str) -> None:
