@@ -28,4 +28,7 @@ def serve(factory: str, host: str, port: int) -> None:
         lifespan="on",
         timeout_graceful_shutdown=10,
         server_header=False,
+        # Forwarding headers are judged by the app alone (TRUSTED_PROXIES and
+        # GATEWAY_TRUSTED_PROXIES); uvicorn would otherwise believe any loopback peer's.
+        proxy_headers=False,
     )
