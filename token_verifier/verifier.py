@@ -51,10 +51,14 @@ def _reject_constant(name: str) -> Any:
     raise ValueError(f"{name} is not JSON")
 
 
+# One decoder for every call: json.loads with any option builds a new one each time.
+_STRICT_DECODER = json.JSONDecoder(parse_constant=_reject_constant)
+
+
 def strict_json(raw: bytes) -> Any:
     """RFC 8725 §3.7: UTF-8 only (no UTF-16/32 detection, no BOM), and RFC 8259 numbers only
     (no NaN or Infinity, which Python's json would otherwise accept)."""
-    return json.loads(raw.decode("utf-8"), parse_constant=_reject_constant)
+    return _STRICT_DECODER.decode(raw.decode("utf-8"))
 
 
 def _b64json(segment: str) -> Any:
