@@ -4,7 +4,7 @@
 - Litestar resolves a handler's independent dependencies concurrently, in an anyio task group
   per request (litestar-org/litestar#4563). Ours are ready-made objects and one token check,
   so starting the tasks cost more than the work itself: about 12 % of a refresh's CPU. They
-  are resolved one after another instead, in the same batch order.
+  are resolved one after another instead, batch by batch as before.
 - CPython's full garbage collections walk every object, and after start-up almost all of
   them are the framework's and the app's, which live as long as the process. Each full
   collection stalled the event loop long enough to triple a refresh's p99; frozen, they are
