@@ -20,7 +20,7 @@ from auth_service.sessions.service import ClientInfo, SessionService, SignedIn
 from auth_service.users.email import normalise_email
 from auth_service.users.models import User
 from auth_service.users.repository import UserRepository, find_credentials
-from kit.database import session_factory
+from kit.database import session_factory, single_statement_reads
 from kit.problems import FieldError, ProblemError
 
 LOGINS = Counter("auth_logins_total", "Login attempts by result", ["result"])
@@ -42,7 +42,7 @@ class AccountService:
         login_failure_limit: str,
         now: Callable[[], float] = time.time,
     ) -> None:
-        self._engine = engine
+        self._reads = single_statement_reads(engine)
         self._sessions = session_factory(engine)
         self._passwords = passwords
         self._session_service = session_service
@@ -76,7 +76,7 @@ class AccountService:
         except FieldError:
             address = email.strip().lower()[:320]
         await self._refuse_if_locked(address)
-        found = await find_credentials(self._engine, address)
+        found = await find_credentials(self._reads, address)
         secret = normalise(password)[:1024]
         matched = await self._passwords.verify(found.password_hash if found else None, secret)
         if found is None or not matched:
