@@ -10,7 +10,7 @@ from litestar.di import Provide
 from sqlalchemy import text
 
 from kit.app import ServedApp, build_app
-from kit.database import create_engine, database_down_handlers, session_factory
+from kit.database import create_engine, database_down_handlers
 from kit.logs import configure_logging
 from kit.settings import load_or_exit
 from todo_service.config import Settings
@@ -30,7 +30,7 @@ def create_app(settings: Settings | None = None) -> ServedApp:
     settings = settings or load_or_exit(Settings.from_env)
     configure_logging("todo")
     engine = create_engine(settings.database_url)
-    tasks = TaskService(session_factory(engine))
+    tasks = TaskService(engine)
     keys = JwksCache(
         settings.jwks_url,
         min_refresh=settings.jwks_min_refresh,

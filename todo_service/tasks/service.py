@@ -8,8 +8,9 @@ from typing import Literal
 
 from advanced_alchemy.filters import LimitOffset, OrderBy, StatementFilter
 from sqlalchemy import ColumnElement
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlalchemy.ext.asyncio import AsyncEngine
 
+from kit.database import session_factory, single_statement_reads
 from kit.problems import ProblemError
 from todo_service.tasks.models import Task
 from todo_service.tasks.repository import TaskRepository
@@ -24,8 +25,10 @@ def _now() -> datetime.datetime:
 
 
 class TaskService:
-    def __init__(self, sessions: async_sessionmaker[AsyncSession]) -> None:
-        self._sessions = sessions
+    def __init__(self, engine: AsyncEngine) -> None:
+        self._sessions = session_factory(engine)
+        # Listing and reading are one statement each: no transaction around them.
+        self._reads = session_factory(single_statement_reads(engine))
 
     async def list(
         self, owner: uuid.UUID, *, status: Status, limit: int, offset: int
@@ -38,7 +41,7 @@ class TaskService:
         ]
         if status != "all":
             filters.append(Task.completed == (status == "completed"))
-        async with self._sessions() as db:
+        async with self._reads() as db:
             tasks, total = await TaskRepository(session=db).get_many_and_count(*filters)
         return list(tasks), total
 
@@ -49,7 +52,7 @@ class TaskService:
             )
 
     async def get(self, owner: uuid.UUID, task_id: uuid.UUID) -> Task:
-        async with self._sessions() as db:
+        async with self._reads() as db:
             return await _owned(TaskRepository(session=db), owner, task_id)
 
     async def update(self, owner: uuid.UUID, task_id: uuid.UUID, data: TaskUpdate) -> Task:
