@@ -98,6 +98,9 @@ class TokenVerifier:
         self._cache_size = cache_size
         self._cache: dict[str, tuple[VerifiedClaims, int]] = {}
         self._now = now
+        # One registry per algorithm, each allowing only that one: joserfc would otherwise
+        # build one for every verification.
+        self._registries = {alg: jws.JWSRegistry(algorithms=[alg]) for alg in ALGORITHMS}
 
     async def verify(self, token: str | None) -> VerifiedClaims:
         if not token:
@@ -153,7 +156,9 @@ class TokenVerifier:
         if key.alg != alg:
             raise _invalid("algorithm does not match the key")
         try:
-            payload = jws.deserialize_compact(token, key.key, algorithms=[alg]).payload
+            payload = jws.deserialize_compact(
+                token, key.key, registry=self._registries[alg]
+            ).payload
             claims = strict_json(payload)
         except (JoseError, ValueError, UnicodeDecodeError, TypeError):
             raise _invalid("token signature or format invalid") from None
