@@ -115,6 +115,13 @@ async def test_no_header_is_invented_and_bodies_pass_untouched(gateway: Client) 
         assert b"".join([chunk async for chunk in relayed.aiter_raw()]) == GZIPPED
 
 
+async def test_head_is_forwarded_without_a_body(gateway: Client) -> None:
+    response = await gateway.head("/api/x")
+    assert response.status_code == 200
+    assert response.content == b""
+    assert response.headers["content-type"] == "application/json"
+
+
 async def test_trusted_proxy_address_is_believed(echo: str) -> None:
     async with gateway_client(
         auth_urls=(echo,), todo_urls=(echo,), trusted_proxies=parse_networks("0.0.0.0/0")
