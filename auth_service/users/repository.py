@@ -14,7 +14,7 @@ class UserRepository(Repository[User]):
     model_type = User
 
 
-class Credentials(NamedTuple):
+class StoredCredentials(NamedTuple):
     user_id: uuid.UUID
     email: str
     password_hash: str
@@ -25,9 +25,9 @@ _CREDENTIALS_BY_EMAIL = select(User.id, User.email, User.password_hash).where(
 )
 
 
-async def find_credentials(engine: AsyncEngine, email: str) -> Credentials | None:
+async def find_credentials(engine: AsyncEngine, email: str) -> StoredCredentials | None:
     """What a login needs, by normalised email: one plain query with no ORM session, because
     every login pays for it (measured: a third less CPU than the repository's lookup)."""
     async with engine.connect() as connection:
         row = (await connection.execute(_CREDENTIALS_BY_EMAIL, {"email": email})).first()
-    return None if row is None else Credentials(*row)
+    return None if row is None else StoredCredentials(*row)
