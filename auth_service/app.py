@@ -32,6 +32,7 @@ from kit.app import ServedApp, build_app
 from kit.database import create_engine, database_down_handlers, session_factory
 from kit.logs import configure_logging
 from kit.problems import dependency_down_handlers
+from kit.redis_options import redis_options
 from kit.settings import load_or_exit
 from token_verifier import TokenVerifier
 
@@ -48,8 +49,7 @@ def _limiter_storage(settings: Settings) -> Storage:
         uri,
         implementation="redispy",
         key_prefix=f"{settings.redis_prefix}limits",
-        socket_timeout=2,
-        socket_connect_timeout=2,
+        **redis_options(timeout_s=2),
     )
 
 

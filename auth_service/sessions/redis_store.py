@@ -30,6 +30,7 @@ from auth_service.sessions.tokens import (
     open_successor,
     seal_successor,
 )
+from kit.redis_options import redis_options
 
 # Writes a new session, its first token and the user's index in one round trip.
 _CREATE = """
@@ -143,9 +144,8 @@ class RedisRefreshSessionStore:
         self._redis: redis.Redis = redis.Redis.from_url(
             url,
             decode_responses=True,
-            socket_timeout=2,
-            socket_connect_timeout=2,
             health_check_interval=30,
+            **redis_options(timeout_s=2),
         )
         self._prefix = prefix
         self._lifetimes = lifetimes

@@ -20,6 +20,7 @@ from limits.aio.strategies import MovingWindowRateLimiter
 from prometheus_client import Counter
 
 from kit.problems import ProblemError
+from kit.redis_options import redis_options
 
 LIMITED_PATHS = frozenset({"/auth/login", "/auth/register", "/auth/refresh", "/oauth/token"})
 FAIL_OPEN_FOR_S = 5.0
@@ -38,8 +39,7 @@ def limiter_storage(redis_url: str | None, prefix: str) -> Storage:
         "async+" + redis_url,
         implementation="redispy",
         key_prefix=f"{prefix}limits",
-        socket_timeout=0.5,
-        socket_connect_timeout=0.5,
+        **redis_options(timeout_s=0.5),
     )
 
 
