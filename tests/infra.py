@@ -16,7 +16,7 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -160,7 +160,8 @@ def free_port() -> int:
 
 @dataclass
 class ServiceProcess:
-    """One service (`python -m <module> serve`) on a loopback port, with its log in a file."""
+    """One service (`python -m <module> serve`, or `argv` when given) on a loopback port, with
+    its log in a file. `<MODULE>_HOST` and `_PORT` are set from the module's name."""
 
     module: str
     env: Mapping[str, str]
@@ -168,6 +169,8 @@ class ServiceProcess:
     port: int = field(default_factory=free_port)
     name: str = ""
     proc: subprocess.Popen[bytes] | None = None
+    argv: Sequence[str] = ()
+    cwd: Path | None = None
 
     @property
     def url(self) -> str:
@@ -190,8 +193,8 @@ class ServiceProcess:
         self.workdir.mkdir(parents=True, exist_ok=True)
         log = self.log_path.open("ab")
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", self.module, "serve"],
-            cwd=self.workdir,
+            list(self.argv) or [sys.executable, "-m", self.module, "serve"],
+            cwd=self.cwd or self.workdir,
             env=env,
             stdout=log,
             stderr=subprocess.STDOUT,

@@ -60,7 +60,8 @@ def ensure_venv() -> Path:
 
 
 def start_peer(bench: Bench, python: Path, database_url: str) -> Service:
-    service = Service("peer", [], {}, bench.workdir / "peer", cwd=PEER_DIR)
+    env = {"PEER_DATABASE_URL": database_url, "PYTHONPATH": str(PEER_DIR)}
+    service = Service("peer", env, bench.workdir / "peer", cwd=PEER_DIR)
     service.argv = [
         str(python),
         "-m",
@@ -78,7 +79,6 @@ def start_peer(bench: Bench, python: Path, database_url: str) -> Service:
         "--log-level",
         "warning",
     ]
-    service.env = {"PEER_DATABASE_URL": database_url, "PYTHONPATH": str(PEER_DIR)}
     return bench.resources.start(service)
 
 

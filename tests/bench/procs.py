@@ -10,18 +10,21 @@ import asyncio
 import contextlib
 import os
 import secrets
-import signal
-import subprocess
 import sys
-import time
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import httpx
 
-from tests.infra import PG_ADMIN_DSN, REDIS_URL, ROOT, free_port, new_key_encryption_key, run_cli
+from tests.infra import (
+    PG_ADMIN_DSN,
+    REDIS_URL,
+    ServiceProcess,
+    new_key_encryption_key,
+    run_cli,
+)
 
 PASSWORD = "correct horse battery staple"
 
@@ -47,75 +50,11 @@ def process_tree_cpu_s(pid: int) -> float:
 
 
 @dataclass
-class Service:
-    """A server process on a loopback port, its output in a log file, its own process group."""
-
-    name: str
-    argv: Sequence[str]
-    env: Mapping[str, str]
-    workdir: Path
-    port: int = field(default_factory=free_port)
-    proc: subprocess.Popen[bytes] | None = None
-    cwd: Path | None = None
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
-
-    @property
-    def log_path(self) -> Path:
-        return self.workdir / f"{self.name}-{self.port}.log"
-
-    def start(self, *, ready_path: str = "/health/live", timeout: float = 60.0) -> Service:
-        self.workdir.mkdir(parents=True, exist_ok=True)
-        env = {**os.environ, "PYTHONUNBUFFERED": "1", "PYTHONPATH": str(ROOT), **self.env}
-        with self.log_path.open("ab") as log:
-            self.proc = subprocess.Popen(
-                list(self.argv),
-                cwd=self.cwd or self.workdir,
-                env=env,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                start_new_session=True,
-            )
-        deadline = time.monotonic() + timeout
-        while True:
-            if self.proc.poll() is not None:
-                raise RuntimeError(
-                    f"{self.name} exited with {self.proc.returncode}: {self.log_tail()}"
-                )
-            with contextlib.suppress(httpx.HTTPError):
-                if httpx.get(f"{self.url}{ready_path}", timeout=1).status_code == 200:
-                    return self
-            if time.monotonic() > deadline:
-                self.stop()
-                raise RuntimeError(f"{self.name} not ready after {timeout}s: {self.log_tail()}")
-            time.sleep(0.05)
+class Service(ServiceProcess):
+    """A service under load: tests/infra.py's process, whose CPU time the bench reads."""
 
     def cpu_s(self) -> float:
         return process_tree_cpu_s(self.proc.pid) if self.proc is not None else 0.0
-
-    def log_tail(self, lines: int = 15) -> str:
-        try:
-            return " | ".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
-        except OSError:
-            return "(no log)"
-
-    def stop(self) -> None:
-        if self.proc is None or self.proc.poll() is not None:
-            return
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(self.proc.pid, signal.SIGTERM)
-        try:
-            self.proc.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(self.proc.pid, signal.SIGKILL)
-            self.proc.wait(timeout=5)
-
-
-def python_module(module: str, *args: str) -> list[str]:
-    return [sys.executable, "-m", module, *args]
 
 
 # --- PostgreSQL and Redis ---------------------------------------------------------------------
@@ -186,9 +125,10 @@ class Resources:
         self.defer(f"delete redis keys {prefix}*", lambda: redis_delete_prefix(prefix))
         return prefix
 
-    def start(self, service: Service, **kwargs: Any) -> Service:
-        self.defer(f"stop {service.name}", service.stop)
-        return service.start(**kwargs)
+    def start(self, service: Service) -> Service:
+        self.defer(f"stop {service.name or service.module}", service.stop)
+        service.start(ready_timeout=60)
+        return service
 
     def stop_services(self) -> None:
         """Stop every process still running (databases stay until `close`)."""
@@ -218,9 +158,7 @@ class Resources:
         migrated = run_cli("auth_service", "migrate", env=full, cwd=workdir)
         if migrated.returncode != 0:
             raise RuntimeError(f"auth migrate failed: {migrated.stderr[-500:]}")
-        service = Service(name, python_module("auth_service", "serve"), {}, workdir)
-        service.env = {**full, "AUTH_HOST": "127.0.0.1", "AUTH_PORT": str(service.port)}
-        return self.start(service)
+        return self.start(Service("auth_service", full, workdir, name=name))
 
     def migrate_todo(self, database_url: str) -> None:
         migrated = run_cli(
@@ -238,19 +176,12 @@ class Resources:
         args: Sequence[str] = ("serve",),
     ) -> Service:
         """A todo service (or the bench's auth-off variant) on an already migrated database."""
-        service = Service(name, python_module(module, *args), {}, self.workdir / name)
-        service.env = {**env, "TODO_HOST": "127.0.0.1", "TODO_PORT": str(service.port)}
-        return self.start(service)
+        argv = [sys.executable, "-m", module, *args]
+        return self.start(Service("todo_service", env, self.workdir / name, name=name, argv=argv))
 
     def gateway(self, name: str, auth: Service, todo: Service) -> Service:
-        service = Service(name, python_module("gateway", "serve"), {}, self.workdir / name)
-        service.env = {
-            "GATEWAY_AUTH_URL": auth.url,
-            "GATEWAY_TODO_URL": todo.url,
-            "GATEWAY_HOST": "127.0.0.1",
-            "GATEWAY_PORT": str(service.port),
-        }
-        return self.start(service)
+        env = {"GATEWAY_AUTH_URL": auth.url, "GATEWAY_TODO_URL": todo.url}
+        return self.start(Service("gateway", env, self.workdir / name, name=name))
 
 
 @dataclass(frozen=True)
