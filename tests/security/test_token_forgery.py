@@ -20,6 +20,7 @@ from __future__ import annotations
 import base64
 import json
 import secrets
+import string
 import time
 import uuid
 from collections.abc import AsyncIterator
@@ -375,6 +376,9 @@ def structural_variants(genuine: str) -> dict[str, str]:
         "truncated-half-token": genuine[: len(genuine) // 2],
         "truncated-payload": f"{h}.{p[:-1]}.{s}",
         "signature-char-flipped": f"{h}.{p}.{s[:-2]}{'A' if s[-2] != 'A' else 'B'}{s[-1]}",
+        # The same signature bytes to a lax decoder: the last character differs only in bits
+        # past the end of the data (RFC 4648 §3.5, canonical encoding).
+        "signature-non-canonical-last-char": f"{h}.{p}.{s[:-1]}{_other_trailing_bits(s[-1])}",
         # Standard alphabet and padding (RFC 7515 §2: base64url without padding).
         "signature-standard-base64": f"{h}.{p}.{s.replace('-', '+').replace('_', '/')}=",
         "whitespace-inside": f"{h}. {p}.{s}",
@@ -383,6 +387,11 @@ def structural_variants(genuine: str) -> dict[str, str]:
             {"protected": h, "payload": p, "signature": s}, separators=(",", ":")
         ),
     }
+
+
+def _other_trailing_bits(char: str) -> str:
+    alphabet = string.ascii_uppercase + string.ascii_lowercase + string.digits + "-_"
+    return alphabet[alphabet.index(char) ^ 1]
 
 
 STRUCTURAL_CASES = [
@@ -403,6 +412,7 @@ STRUCTURAL_CASES = [
     "truncated-half-token",
     "truncated-payload",
     "signature-char-flipped",
+    "signature-non-canonical-last-char",
     "signature-standard-base64",
     "whitespace-inside",
     "json-serialization",
@@ -899,6 +909,10 @@ def signed_with_header(trusted: TrustedKeys, attacker_server: KeyServer, case: s
         return token({"alg": "ES256", "kid": es256.kid, "typ": "at+jwt"}, claims, bytes(64))
     if case == "kid-of-another-trusted-key":
         return es256.sign({"kid": trusted.rs256.kid, "alg": "ES256"}, claims)
+    if case == "b64-false-without-crit":
+        return es256.sign({"b64": False}, claims)
+    if case == "unregistered-member":
+        return es256.sign({"role": "admin"}, claims)
     raise AssertionError(case)
 
 
@@ -925,6 +939,11 @@ def signed_with_header(trusted: TrustedKeys, attacker_server: KeyServer, case: s
         "es256-der-signature",
         "es256-zero-signature",
         "kid-of-another-trusted-key",
+        # RFC 7797 (unencoded payload), which must come with crit: refused either way.
+        "b64-false-without-crit",
+        # Header members outside RFC 7515's registry are refused (joserfc's strict header
+        # check, which the verifier applies to the header it parsed itself).
+        "unregistered-member",
     ],
 )
 async def test_validly_signed_token_with_forbidden_header_is_rejected(
