@@ -55,8 +55,10 @@ NOTES = """\
 - Logins: wrk, 64 connections, auth with `AUTH_HASH_QUEUE=64` so that all 64 are admitted
   (2 hashing, 62 queued) rather than answered 503; the Argon2 bound is cores ÷ the median time
   of one argon2-cffi verify at m=19456 t=2 p=1, measured in-process 30 times just before and
-  30 times just after the run, the faster median counted (the stricter bound). `/health/live`
-  is sampled by one keep-alive client every 10 ms during the run.
+  30 times just after the run (once the logins wrk abandoned have drained), the faster median
+  counted (the stricter bound). "2 verifies at once" is measured in-process too, interleaved
+  with verifies alone. `/health/live` is sampled by one keep-alive client every 10 ms during a
+  second run of 64 logins, so that the probe's requests are not in the login figure.
 - Refresh: wrk with a Lua script reading a token list; sessions are created beforehand through
   the service's own store (`open_store(...).create`), a 1 s calibration run sizes the list, and
   every request rotates a token not presented before. Redis run: PostgreSQL users, a fresh

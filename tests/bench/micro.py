@@ -175,23 +175,42 @@ def argon2_verify_s(samples: int = 15) -> float:
     return statistics.median(times)
 
 
-def argon2_concurrent_verify_s(threads: int, each: int = 8) -> float:
-    """Median CPU time of one verify while `threads` verify at once (as the service's pool
-    does): the hashes share caches and memory bandwidth, so each costs more than alone."""
-    hasher, stored = _hasher()
-    start = threading.Barrier(threads)
-    times: list[float] = []
+@dataclass(frozen=True)
+class Contention:
+    alone_s: float  # median CPU time of one verify with nothing else hashing
+    together_s: float  # median CPU time of one verify while `threads` verify at once
 
-    def work() -> None:
-        start.wait()
+    @property
+    def ceiling(self) -> float:
+        """The share of "cores ÷ one verify alone" that concurrent hashing leaves."""
+        return self.alone_s / self.together_s
+
+
+def argon2_contention(threads: int, rounds: int = 3, each: int = 8) -> Contention:
+    """One verify alone against one among `threads` at once (as the service's pool runs
+    them: the hashes share caches and memory bandwidth), interleaved round by round so the
+    machine's drift hits both alike."""
+    hasher, stored = _hasher()
+    hasher.verify(stored, "correct horse battery staple")
+    alone: list[float] = []
+    together: list[float] = []
+
+    def timed(into: list[float]) -> None:
         for _ in range(each):
             began = time.thread_time()
             hasher.verify(stored, "correct horse battery staple")
-            times.append(time.thread_time() - began)
+            into.append(time.thread_time() - began)
 
-    workers = [threading.Thread(target=work) for _ in range(threads)]
-    for worker in workers:
-        worker.start()
-    for worker in workers:
-        worker.join()
-    return statistics.median(times)
+    def work(start: threading.Barrier) -> None:
+        start.wait()
+        timed(together)
+
+    for _ in range(rounds):
+        timed(alone)
+        barrier = threading.Barrier(threads)
+        workers = [threading.Thread(target=work, args=(barrier,)) for _ in range(threads)]
+        for worker in workers:
+            worker.start()
+        for worker in workers:
+            worker.join()
+    return Contention(statistics.median(alone), statistics.median(together))

@@ -97,6 +97,29 @@ def jwks_fetch_counts(todo_url: str) -> dict[str, float]:
     return counts
 
 
+def wait_hash_queue_empty(auth_url: str, timeout: float = 60.0) -> None:
+    """Until `auth_password_hash_queue_depth` is 0: logins wrk abandoned at the end of a run
+    still hash, and the next run must not start on top of them."""
+    deadline = time.monotonic() + timeout
+    while True:
+        text = httpx.get(f"{auth_url}/metrics", timeout=10).text
+        depth = next(
+            (
+                float(line.rsplit(" ", 1)[1])
+                for line in text.splitlines()
+                if line.startswith("auth_password_hash_queue_depth ")
+            ),
+            None,
+        )
+        if depth is None:
+            raise RuntimeError("auth_password_hash_queue_depth is not in /metrics")
+        if depth == 0:
+            return
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"hash queue still {depth:.0f} deep after {timeout:.0f} s")
+        time.sleep(0.1)
+
+
 class HealthProbe(threading.Thread):
     """GET /health/live every `every` seconds on one keep-alive connection, from `start_after`
     seconds for `run_for` seconds; latencies in ms."""
