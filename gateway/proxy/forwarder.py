@@ -229,11 +229,18 @@ class Forwarder:
             for token in value.lower().split(b",")
         }
         dropped = _NOT_FORWARDED | listed
-        headers = [
-            (name.decode("latin-1"), value.decode("latin-1"))
-            for name, value in raw
-            if name not in dropped
-        ]
+        try:
+            # aiohttp writes header values as UTF-8: decoding them as UTF-8 sends the client's
+            # bytes unchanged; a value that is not UTF-8 could not be, and is refused.
+            headers = [
+                (name.decode("latin-1"), value.decode("utf-8"))
+                for name, value in raw
+                if name not in dropped
+            ]
+        except UnicodeDecodeError:
+            raise ProblemError(
+                400, "malformed_request", "a header value is not valid UTF-8"
+            ) from None
         request_id = str(request.scope.get("state", {}).get("request_id", ""))
         headers += [
             ("x-forwarded-for", client_address),
@@ -242,7 +249,7 @@ class Forwarder:
         ]
         host = next((value for name, value in raw if name == b"host"), None)
         if host:
-            headers.append(("x-forwarded-host", host.decode("latin-1")))
+            headers.append(("x-forwarded-host", host.decode("utf-8")))
         return headers
 
     @staticmethod

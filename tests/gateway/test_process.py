@@ -53,3 +53,21 @@ def test_only_the_configured_proxies_are_believed(workdir: Path, echo: str) -> N
     finally:
         trusting.stop()
     assert seen["x-forwarded-for"] == "203.0.113.9"
+
+
+def test_header_bytes_reach_the_upstream_unchanged_or_are_refused(workdir: Path, echo: str) -> None:
+    # On a real connection, so the bytes are the client's (the in-process test client
+    # re-encodes header values). The echo shows each byte it got as one latin-1 character.
+    value = "café ☕".encode()
+    gateway = gateway_process(workdir, echo)
+    try:
+        passed = httpx.get(f"{gateway.url}/api/x", headers={b"X-Name": value}, timeout=5)
+        refused = httpx.get(f"{gateway.url}/api/x", headers={b"X-Name": b"\xff\xfe"}, timeout=5)
+    finally:
+        gateway.stop()
+    assert passed.status_code == 200
+    assert [v for k, v in passed.json()["headers"] if k == "x-name"] == [value.decode("latin-1")]
+    # aiohttp can only write UTF-8 header values: anything else is a clear 400, not mangled.
+    assert refused.status_code == 400
+    assert refused.headers["content-type"].startswith("application/problem+json")
+    assert refused.json()["code"] == "malformed_request"
