@@ -47,7 +47,7 @@ class Timing:
         return cls(quick=False, wrk_s=10, warmup_s=2, jwks_s=60, rounds=2, only=only)
 
     def selects(self, step: str) -> bool:
-        return not self.only or any(word in step for word in self.only)
+        return not self.only or any(word.lower() in step.lower() for word in self.only)
 
 
 def errors_of(*results: wrk.WrkResult) -> str:

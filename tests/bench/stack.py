@@ -84,16 +84,23 @@ def check_list(url: str, token: str) -> None:
         raise RuntimeError(f"GET {url}: {response.status_code} {response.text[:200]}")
 
 
+def metric_samples(base_url: str, name: str) -> list[tuple[str, float]]:
+    """Each sample of one metric in a service's /metrics: its labels (`{…}` or "") and value."""
+    samples = []
+    for line in httpx.get(f"{base_url}/metrics", timeout=10).text.splitlines():
+        if line.startswith((name + "{", name + " ")):
+            series, value = line.rsplit(" ", 1)
+            samples.append((series.removeprefix(name), float(value)))
+    return samples
+
+
 def jwks_fetch_counts(todo_url: str) -> dict[str, float]:
     """token_verifier_jwks_fetches_total by its `reason` label (start, scheduled, unknown_kid)."""
-    text = httpx.get(f"{todo_url}/metrics", timeout=10).text
     counts: dict[str, float] = {}
-    for line in text.splitlines():
-        if line.startswith("token_verifier_jwks_fetches_total{"):
-            labels, value = line.rsplit(" ", 1)
-            match = re.search(r'reason="([^"]*)"', labels)
-            reason = match.group(1) if match else "?"
-            counts[reason] = counts.get(reason, 0.0) + float(value)
+    for labels, value in metric_samples(todo_url, "token_verifier_jwks_fetches_total"):
+        match = re.search(r'reason="([^"]*)"', labels)
+        reason = match.group(1) if match else "?"
+        counts[reason] = counts.get(reason, 0.0) + value
     return counts
 
 
@@ -102,17 +109,10 @@ def wait_hash_queue_empty(auth_url: str, timeout: float = 60.0) -> None:
     still hash, and the next run must not start on top of them."""
     deadline = time.monotonic() + timeout
     while True:
-        text = httpx.get(f"{auth_url}/metrics", timeout=10).text
-        depth = next(
-            (
-                float(line.rsplit(" ", 1)[1])
-                for line in text.splitlines()
-                if line.startswith("auth_password_hash_queue_depth ")
-            ),
-            None,
-        )
-        if depth is None:
+        samples = metric_samples(auth_url, "auth_password_hash_queue_depth")
+        if not samples:
             raise RuntimeError("auth_password_hash_queue_depth is not in /metrics")
+        depth = samples[0][1]
         if depth == 0:
             return
         if time.monotonic() > deadline:
