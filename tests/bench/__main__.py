@@ -47,8 +47,11 @@ NOTES = """\
   and served by `kit.server.serve`, with the TokenVerifier replaced by a stub whose `verify`
   returns fixed claims. Everything else (middleware, handler, PostgreSQL query) is the same.
 - Throughput runs: wrk, 2 threads, 32 connections, the same token on every request (so the
-  verified-token cache is hit). A/B pairs (auth on/off, uvicorn/granian): a warm-up run of each,
-  then the two alternately, twice in a full run (once with BENCH_QUICK), best run of each counted.
+  verified-token cache is hit). A/B pairs (auth on/off, direct/gateway latency, uvicorn/granian):
+  a warm-up run of each, then rounds of one run of each back to back, the order turned round
+  every round (AB BA AB BA: 4 rounds of 5 s in a full run, 2 of 3 s with BENCH_QUICK); each
+  round gives its own ratio (or added p50), and the median of the rounds judges. The req/s,
+  p99 and CPU figures beside it are each variant's fastest run.
   "server CPU" is the servers' own CPU per request (from /proc), which other work on the machine
   moves far less than req/s; "by server CPU" is the ratio those figures give.
   One server process per service (uvicorn unless noted), PostgreSQL databases, 20 tasks listed.
@@ -57,8 +60,10 @@ NOTES = """\
   of one argon2-cffi verify at m=19456 t=2 p=1, measured in-process 30 times just before and
   30 times just after the run (once the logins wrk abandoned have drained), the faster median
   counted (the stricter bound). "2 verifies at once" is measured in-process too, interleaved
-  with verifies alone. `/health/live` is sampled by one keep-alive client every 10 ms during a
-  second run of 64 logins, so that the probe's requests are not in the login figure.
+  with verifies alone. The auth process's CPU during the run is split by thread: its main
+  thread is the event loop, the rest is the hashing pool. `/health/live` is sampled by one
+  keep-alive client every 10 ms during a second run of 64 logins, so that the probe's requests
+  are not in the login figure.
 - Refresh: wrk with a Lua script reading a token list; sessions are created beforehand through
   the service's own store (`open_store(...).create`), a 1 s calibration run sizes the list, and
   every request rotates a token not presented before. Redis run: PostgreSQL users, a fresh
@@ -82,8 +87,8 @@ def render(bench: Bench, wall_s: float, load: tuple[str, str], cleanup: list[str
     lines = [
         f"# Benchmark ({mode}), {when}",
         "",
-        f"{CORES} cores; wrk runs {timing.wrk_s:.0f} s (warm-up {timing.warmup_s:.0f} s, A/B "
-        f"pairs {timing.rounds} round{'s' if timing.rounds > 1 else ''}), JWKS run "
+        f"{CORES} cores; wrk runs {timing.wrk_s:.0f} s (warm-up {timing.warmup_s:.0f} s; A/B "
+        f"pairs {timing.rounds} alternating rounds of {timing.pair_s:.0f} s), JWKS run "
         f"{timing.jwks_s:.0f} s; load average before {load[0]}, after {load[1]}; "
         f"wall time {wall_s:.0f} s. {_contention(bench)}",
         "",

@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
+import statistics
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -36,15 +37,16 @@ class Timing:
     wrk_s: float
     warmup_s: float
     jwks_s: float
-    rounds: int  # runs of each variant in an A/B comparison (the best one counts)
+    rounds: int  # rounds of an A/B comparison, each one run of either variant
+    pair_s: float  # the length of each run of an A/B comparison
     only: tuple[str, ...] = ()  # BENCH_ONLY: run only the steps whose name holds one of these
 
     @classmethod
     def from_env(cls) -> Timing:
         only = tuple(w.strip() for w in os.environ.get("BENCH_ONLY", "").split(",") if w.strip())
         if os.environ.get("BENCH_QUICK", "") not in ("", "0"):
-            return cls(quick=True, wrk_s=3, warmup_s=1, jwks_s=15, rounds=1, only=only)
-        return cls(quick=False, wrk_s=10, warmup_s=2, jwks_s=60, rounds=2, only=only)
+            return cls(quick=True, wrk_s=3, warmup_s=1, jwks_s=15, rounds=2, pair_s=3, only=only)
+        return cls(quick=False, wrk_s=10, warmup_s=2, jwks_s=60, rounds=4, pair_s=5, only=only)
 
     def selects(self, step: str) -> bool:
         return not self.only or any(word.lower() in step.lower() for word in self.only)
@@ -68,6 +70,36 @@ def cpu_of(*results: wrk.WrkResult) -> str:
     wrk_cpu = "/".join(f"{r.cpu_cores:.2f}" for r in results)
     others = "/".join(f"{r.others_cores:.2f}" for r in results if r.others_cores is not None)
     return f"wrk CPU {wrk_cpu}, others' CPU {others} cores"
+
+
+@dataclass(frozen=True)
+class Pair:
+    """The rounds of an A/B comparison: (first, second) runs, back to back in each round."""
+
+    rounds: list[tuple[wrk.WrkResult, wrk.WrkResult]]
+
+    @property
+    def first(self) -> wrk.WrkResult:
+        """The first variant's fastest run, for the figures a row describes."""
+        return max((a for a, _ in self.rounds), key=lambda r: r.ok_rps)
+
+    @property
+    def second(self) -> wrk.WrkResult:
+        return max((b for _, b in self.rounds), key=lambda r: r.ok_rps)
+
+    def ratios(self) -> list[float]:
+        """second ÷ first throughput, one per round."""
+        return [b.ok_rps / a.ok_rps if a.ok_rps else 0.0 for a, b in self.rounds]
+
+    def ratio(self) -> float:
+        return statistics.median(self.ratios())
+
+    def faults(self) -> bool:
+        return any(a.faults() or b.faults() for a, b in self.rounds)
+
+    def describe_ratios(self) -> str:
+        spread = "/".join(f"{r:.3f}" for r in self.ratios())
+        return f"median of {len(self.rounds)} alternating rounds ({spread})"
 
 
 @dataclass
@@ -152,10 +184,11 @@ class Bench:
         *,
         threads: int = 2,
         connections: int = 32,
-    ) -> tuple[wrk.WrkResult, wrk.WrkResult]:
-        """Two variants (url, servers) measured alternately, `timing.rounds` times each after a
-        warm-up of each; the best run of each, so a burst of other work on the machine during
-        one run does not decide the ratio."""
+    ) -> Pair:
+        """Two variants (url, servers) after a warm-up of each, then `timing.rounds` rounds of
+        one run of each, the order turned round every round (AB BA AB …) so that a drift of the
+        machine hits both alike. Each round gives a ratio of its two back-to-back runs; the
+        median of those judges, so one burst of other work during one run does not decide it."""
         for url, _ in (first, second):
             self.run_wrk(
                 url,
@@ -164,16 +197,22 @@ class Bench:
                 threads=threads,
                 connections=connections,
             )
-        runs: tuple[list[wrk.WrkResult], list[wrk.WrkResult]] = ([], [])
-        for _ in range(self.timing.rounds):
-            for (url, servers), results in zip((first, second), runs, strict=True):
-                results.append(
-                    self.run_wrk(
-                        url, script, servers=servers, threads=threads, connections=connections
-                    )
+        rounds: list[tuple[wrk.WrkResult, wrk.WrkResult]] = []
+        for number in range(self.timing.rounds):
+            order = (first, second) if number % 2 == 0 else (second, first)
+            runs = {
+                url: self.run_wrk(
+                    url,
+                    script,
+                    servers=servers,
+                    seconds=self.timing.pair_s,
+                    threads=threads,
+                    connections=connections,
                 )
-        best = tuple(max(results, key=lambda r: r.ok_rps) for results in runs)
-        return best[0], best[1]
+                for url, servers in order
+            }
+            rounds.append((runs[first[0]], runs[second[0]]))
+        return Pair(rounds)
 
     # --- 2. verifier micro-benchmarks (in-process) --------------------------------------------
 
@@ -242,22 +281,23 @@ class Bench:
         for key, on_entry, off_entry, on_servers, off_servers in pairs:
             check_list(on_entry.url + path, token)
             check_list(off_entry.url + path, token)
-            off, on = self.pair(
+            runs = self.pair(
                 (off_entry.url + path, off_servers), (on_entry.url + path, on_servers), script
             )
+            off, on = runs.first, runs.second
             if key == rows.THROUGHPUT_DIRECT:
                 self.ours["list_rps"] = on.ok_rps
                 self.ours["list_us"] = on.server_us_per_request or 0.0
-            ratio = on.ok_rps / off.ok_rps
+            ratio = runs.ratio()
             on_us, off_us = on.server_us_per_request, off.server_us_per_request
             by_cpu = f"; by server CPU {off_us / on_us:.3f}" if on_us and off_us else ""
             self.report.judge(
                 key,
-                measured=f"{n(on.ok_rps)} vs {n(off.ok_rps)} req/s (p99 {on.p99_ms:.1f} vs "
-                f"{off.p99_ms:.1f} ms; {server_cpu_of(on, off)}{by_cpu}; {cpu_of(on, off)})"
-                + errors_of(on, off),
+                measured=f"{runs.describe_ratios()}; fastest runs {n(on.ok_rps)} vs "
+                f"{n(off.ok_rps)} req/s (p99 {on.p99_ms:.1f} vs {off.p99_ms:.1f} ms; "
+                f"{server_cpu_of(on, off)}{by_cpu}; {cpu_of(on, off)})" + errors_of(on, off),
                 ratio=f"{ratio:.3f}",
-                ok=ratio >= 0.90 and not (on.faults() or off.faults()),
+                ok=ratio >= 0.90 and not runs.faults(),
             )
 
     def gateway_latency(self, platform: Platform) -> None:
@@ -265,14 +305,17 @@ class Bench:
         token = platform.fresh_token()
         script = wrk.get_script({"Authorization": f"Bearer {token}"})
         path = platform.tasks_path
-        direct, through = self.pair(
+        runs = self.pair(
             (platform.todo_on.url + path, [platform.todo_on]),
             (platform.gateway_on.url + path, [platform.gateway_on, platform.todo_on]),
             script,
             threads=1,
             connections=1,
         )
-        added_p50 = through.p50_ms - direct.p50_ms
+        # Each round's added p50, back to back; the median judges.
+        added = [b.p50_ms - a.p50_ms for a, b in runs.rounds]
+        direct, through = runs.first, runs.second
+        added_p50 = statistics.median(added)
         added_p99 = through.p99_ms - direct.p99_ms
         own = (
             f"; the gateway's own CPU ≈ "
@@ -282,13 +325,15 @@ class Bench:
         )
         self.report.judge(
             rows.GATEWAY_LATENCY,
-            measured=f"+{added_p50:.2f} ms p50, +{added_p99:.2f} ms p99{own} (gateway "
+            measured=f"+{added_p50:.2f} ms p50 (median of {len(added)} alternating rounds: "
+            f"{'/'.join(f'{a:+.2f}' for a in added)}), +{added_p99:.2f} ms p99 of the fastest "
+            f"runs{own} (gateway "
             f"{through.p50_ms:.2f}/{through.p99_ms:.2f} ms vs direct "
             f"{direct.p50_ms:.2f}/{direct.p99_ms:.2f} ms, "
             f"wrk 1 connection; {server_cpu_of(through, direct)}; {cpu_of(through, direct)})"
             + errors_of(direct, through),
             ratio=f"+{added_p50:.2f} ms",
-            ok=added_p50 <= 1.0 and not (direct.faults() or through.faults()),
+            ok=added_p50 <= 1.0 and not runs.faults(),
         )
 
     def asgi_servers(self, platform: Platform) -> None:
@@ -302,20 +347,21 @@ class Bench:
             script = wrk.get_script({"Authorization": f"Bearer {token}"})
             path = platform.tasks_path
             check_list(granian.url + path, token)
-            uvicorn, on_granian = self.pair(
+            runs = self.pair(
                 (platform.todo_on.url + path, [platform.todo_on]),
                 (granian.url + path, [granian]),
                 script,
             )
         finally:
             granian.stop()
+        uvicorn, on_granian = runs.first, runs.second
         self.report.info(
             rows.ASGI,
             measured=f"granian {n(on_granian.ok_rps)} vs uvicorn {n(uvicorn.ok_rps)} req/s "
             f"(p99 {on_granian.p99_ms:.1f} vs {uvicorn.p99_ms:.1f} ms; "
             f"{server_cpu_of(on_granian, uvicorn)}; {cpu_of(on_granian, uvicorn)})"
             + errors_of(uvicorn, on_granian),
-            ratio=f"granian ÷ uvicorn {on_granian.ok_rps / uvicorn.ok_rps:.2f}",
+            ratio=f"granian ÷ uvicorn {runs.ratio():.2f} ({runs.describe_ratios()})",
         )
 
     def logins(self, platform: Platform) -> None:
@@ -329,7 +375,9 @@ class Bench:
         body = json.dumps({"email": platform.account.email, "password": PASSWORD})
         script = wrk.post_script(body, "application/json")
         url = f"{platform.auth.url}/auth/login"
+        loop_before = platform.auth.main_thread_cpu_s()
         result = self.run_wrk(url, script, servers=[platform.auth], connections=LOGIN_CONNECTIONS)
+        loop_s = platform.auth.main_thread_cpu_s() - loop_before
         wait_hash_queue_empty(platform.auth.url)
         verify_after = micro.argon2_verify_s(samples=30)
         probe = HealthProbe(platform.auth.url, start_after=1.0, run_for=self.timing.wrk_s - 1.5)
@@ -349,6 +397,10 @@ class Bench:
         ratio = result.ok_rps / bound
         # What the bound would be on the CPU that other work left us, for reading the figure.
         left = max(0.1, CORES - (result.others_cores or 0.0) - result.cpu_cores)
+        # Where a login's CPU went: the hashing threads and the event loop, each per login.
+        logins = max(1, result.requests - result.non_2xx)
+        hashing_ms = ((result.server_cpu_s or 0.0) - loop_s) / logins * 1000
+        loop_ms = loop_s / logins * 1000
         self.report.judge(
             rows.LOGINS,
             measured=f"{result.ok_rps:.1f} logins/s, p50 {result.p50_ms:.0f} ms, p99 "
@@ -358,7 +410,8 @@ class Bench:
             f"the {left:.2f} cores other work left, {left / one_verify:.1f}/s; {CORES} verifies "
             f"at once cost {contention.together_s * 1000:.1f} ms CPU each against "
             f"{contention.alone_s * 1000:.1f} ms alone, interleaved: a ceiling of "
-            f"{contention.ceiling:.2f} of the bound; "
+            f"{contention.ceiling:.2f} of the bound; per login the hashing threads used "
+            f"{hashing_ms:.1f} ms CPU and the event loop {loop_ms:.1f} ms; "
             f"{server_cpu_of(result)}; {cpu_of(result)})" + errors_of(result),
             ratio=f"{ratio:.2f}",
             ok=ratio >= 0.85 and not result.faults(),

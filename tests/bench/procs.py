@@ -29,9 +29,10 @@ from tests.infra import (
 PASSWORD = "correct horse battery staple"
 
 
-def _read_cpu_ticks(pid: int) -> int | None:
+def _read_cpu_ticks(pid: int, thread: int | None = None) -> int | None:
+    stat = Path(f"/proc/{pid}/stat" if thread is None else f"/proc/{pid}/task/{thread}/stat")
     try:
-        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        fields = stat.read_text().rsplit(")", 1)[1].split()
     except (OSError, IndexError):
         return None
     return int(fields[11]) + int(fields[12])  # utime + stime (fields 14 and 15 of stat)
@@ -55,6 +56,13 @@ class Service(ServiceProcess):
 
     def cpu_s(self) -> float:
         return process_tree_cpu_s(self.proc.pid) if self.proc is not None else 0.0
+
+    def main_thread_cpu_s(self) -> float:
+        """CPU seconds of the process's main thread alone: the event loop, for uvicorn (the
+        rest of `cpu_s` is then its worker threads, the password-hashing pool for auth)."""
+        if self.proc is None:
+            return 0.0
+        return (_read_cpu_ticks(self.proc.pid, self.proc.pid) or 0) / os.sysconf("SC_CLK_TCK")
 
 
 # --- PostgreSQL and Redis ---------------------------------------------------------------------
