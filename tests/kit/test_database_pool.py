@@ -1,7 +1,7 @@
 """A PostgreSQL engine keeps its connections under a load above its pool size: waves of more
 concurrent queries than it has connections open at most POOL_SIZE sessions in all, never one
 per wave (an overflow connection used to be closed on return and opened again by the next
-wave: 100-290 new sessions in 5 s of the benchmark). Counted by the server itself."""
+wave: 100-370 new sessions in 5 s of the benchmark). Counted by the server itself."""
 
 from __future__ import annotations
 
