@@ -4,6 +4,10 @@ from __future__ import annotations
 
 import os
 
+# How long a service keeps an idle client connection open (uvicorn's default, made explicit):
+# the gateway must stop reusing an idle upstream connection before this (gateway/proxy).
+KEEP_ALIVE_S = 5
+
 
 def serve(factory: str, host: str, port: int) -> None:
     """Run `factory` ("module:function") on host:port; `ASGI_SERVER` picks the server."""
@@ -27,6 +31,7 @@ def serve(factory: str, host: str, port: int) -> None:
         log_config=None,
         lifespan="on",
         timeout_graceful_shutdown=10,
+        timeout_keep_alive=KEEP_ALIVE_S,
         server_header=False,
         # Forwarding headers are judged by the app alone (TRUSTED_PROXIES and
         # GATEWAY_TRUSTED_PROXIES); uvicorn would otherwise believe any loopback peer's.

@@ -23,6 +23,7 @@ from yarl import URL
 
 from gateway.proxy.upstreams import Upstream
 from kit.problems import ProblemError
+from kit.server import KEEP_ALIVE_S
 
 # Answers up to this size with a known length are read whole; others stream through.
 BUFFER_RESPONSE_BYTES = 256 * 1024
@@ -59,6 +60,11 @@ SET_BY_GATEWAY = frozenset(
 _NOT_FORWARDED = frozenset(name.encode() for name in HOP_BY_HOP | SET_BY_GATEWAY)
 # Waiting for a pooled connection to the upstream is capped at this.
 POOL_WAIT_S = 5.0
+# An idle upstream connection is reused only this long: less than the services keep it. At
+# their limit a service closes it, and a request sent as the close crosses it on the wire is
+# lost with the connection: a 502 for a request nothing was wrong with (and one that cannot be
+# retried, since a POST may have been acted upon).
+UPSTREAM_IDLE_S = KEEP_ALIVE_S - 1
 # aiohttp would add these when the client sent none; the upstream should see what was sent.
 SKIPPED_AUTO_HEADERS = ("User-Agent", "Accept", "Accept-Encoding", "Content-Type")
 NOT_RELAYED = frozenset({"content-length", "date", "server", "x-request-id"})
@@ -114,7 +120,9 @@ class Forwarder:
 
     async def open(self) -> None:
         self._session = aiohttp.ClientSession(
-            connector=aiohttp.TCPConnector(limit=512, limit_per_host=0, keepalive_timeout=30),
+            connector=aiohttp.TCPConnector(
+                limit=512, limit_per_host=0, keepalive_timeout=UPSTREAM_IDLE_S
+            ),
             timeout=self._timeout,
             # Shared by every request: it must never keep an upstream's cookies, or the next
             # caller would be sent the previous caller's refresh token.

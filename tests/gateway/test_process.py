@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+import asyncio
+import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
 import pytest
 
+from kit.server import KEEP_ALIVE_S
 from tests.gateway.echo import echo_server
-from tests.infra import ServiceProcess, start_service
+from tests.infra import ServiceProcess, free_port, start_service
 
 
 @pytest.fixture(scope="module")
@@ -71,3 +75,91 @@ def test_header_bytes_reach_the_upstream_unchanged_or_are_refused(workdir: Path,
     assert refused.status_code == 400
     assert refused.headers["content-type"].startswith("application/problem+json")
     assert refused.json()["code"] == "malformed_request"
+
+
+class StaleKeepAliveUpstream:
+    """An upstream that answers on keep-alive connections until one has been idle for
+    `idle_limit` seconds; a request on such a connection is met by closing it unanswered.
+    That is what a real service does when its keep-alive timer fires as the request crosses
+    the close on the wire, a race too narrow to hit on loopback, so it is made certain here."""
+
+    def __init__(self, idle_limit: float) -> None:
+        self.idle_limit = idle_limit
+        self.connections = 0
+        self.dropped = 0
+        self.port = free_port()
+        self._loop = asyncio.new_event_loop()
+        self._started = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        self.connections += 1
+        last_answer: float | None = None
+        try:
+            while head := await reader.readuntil(b"\r\n\r\n"):
+                if last_answer is not None and time.monotonic() - last_answer >= self.idle_limit:
+                    self.dropped += 1
+                    return
+                length = next(
+                    (
+                        int(line.split(b":", 1)[1])
+                        for line in head.split(b"\r\n")
+                        if line.lower().startswith(b"content-length:")
+                    ),
+                    0,
+                )
+                await reader.readexactly(length)
+                writer.write(
+                    b"HTTP/1.1 200 OK\r\ncontent-type: application/json\r\n"
+                    b"content-length: 2\r\nconnection: keep-alive\r\n\r\n{}"
+                )
+                await writer.drain()
+                last_answer = time.monotonic()
+        except (asyncio.IncompleteReadError, ConnectionError):
+            return
+        finally:
+            writer.close()
+
+    def _run(self) -> None:
+        asyncio.set_event_loop(self._loop)
+        server = self._loop.run_until_complete(
+            asyncio.start_server(self._serve, "127.0.0.1", self.port)
+        )
+        self._started.set()
+        try:
+            self._loop.run_forever()
+        finally:
+            server.close()
+            self._loop.run_until_complete(server.wait_closed())
+            self._loop.close()
+
+    def __enter__(self) -> str:
+        self._thread.start()
+        assert self._started.wait(timeout=10), "the stub upstream did not start"
+        return f"http://127.0.0.1:{self.port}"
+
+    def __exit__(self, *_: object) -> None:
+        self._loop.call_soon_threadsafe(self._loop.stop)
+        self._thread.join(timeout=10)
+
+
+def test_an_idle_upstream_connection_is_not_reused_once_the_service_may_close_it(
+    workdir: Path,
+) -> None:
+    upstream = StaleKeepAliveUpstream(idle_limit=KEEP_ALIVE_S)
+    with upstream as url:
+        gateway = gateway_process(workdir, url)
+        try:
+            first = httpx.get(f"{gateway.url}/api/x", timeout=5)
+            # The idle time is what is tested: the connection must outlive the service's
+            # keep-alive before the next request is sent through the gateway.
+            time.sleep(KEEP_ALIVE_S + 0.3)
+            second = httpx.post(f"{gateway.url}/auth/login", json={"a": 1}, timeout=5)
+        finally:
+            gateway.stop()
+    assert first.status_code == 200
+    assert second.status_code == 200, second.text
+    assert upstream.dropped == 0
+    # The gateway's readiness checks may use connections of their own; at least the two
+    # requests above went over two different ones.
+    assert upstream.connections >= 2
