@@ -17,7 +17,7 @@ from sqlalchemy import event, text
 from sqlalchemy.pool import QueuePool
 
 from kit.database import POOL_SIZE, create_engine, single_statement_reads
-from tests.infra import PG_ADMIN_DSN, fresh_postgres_database
+from tests.infra import PG_ADMIN_DSN, async_wait_until, fresh_postgres_database
 
 WAVES = 4
 CONCURRENT = POOL_SIZE * 3
@@ -68,6 +68,12 @@ async def test_waves_above_the_pool_size_reuse_the_same_connections(
         assert isinstance(pool, QueuePool) and pool.checkedout() == 0
     finally:
         await engine.dispose()
+
+    async def counted() -> bool:
+        return await sessions_opened(name) > before
+
+    # A backend reports its session to the statistics on its own time.
+    await async_wait_until(counted, timeout=10, what="the server to count the pool's sessions")
     opened = await sessions_opened(name) - before
     assert 0 < opened <= POOL_SIZE, f"{opened} sessions for {WAVES} waves of {CONCURRENT}"
 
