@@ -94,8 +94,12 @@ class Pair:
     def ratio(self) -> float:
         return statistics.median(self.ratios())
 
+    def runs(self) -> list[wrk.WrkResult]:
+        """Every run of both variants, for the errors a row reports."""
+        return [run for pair in self.rounds for run in pair]
+
     def faults(self) -> bool:
-        return any(a.faults() or b.faults() for a, b in self.rounds)
+        return any(run.faults() for run in self.runs())
 
     def describe_ratios(self) -> str:
         spread = "/".join(f"{r:.3f}" for r in self.ratios())
@@ -295,7 +299,7 @@ class Bench:
                 key,
                 measured=f"{runs.describe_ratios()}; fastest runs {n(on.ok_rps)} vs "
                 f"{n(off.ok_rps)} req/s (p99 {on.p99_ms:.1f} vs {off.p99_ms:.1f} ms; "
-                f"{server_cpu_of(on, off)}{by_cpu}; {cpu_of(on, off)})" + errors_of(on, off),
+                f"{server_cpu_of(on, off)}{by_cpu}; {cpu_of(on, off)})" + errors_of(*runs.runs()),
                 ratio=f"{ratio:.3f}",
                 ok=ratio >= 0.90 and not runs.faults(),
             )
@@ -331,7 +335,7 @@ class Bench:
             f"{through.p50_ms:.2f}/{through.p99_ms:.2f} ms vs direct "
             f"{direct.p50_ms:.2f}/{direct.p99_ms:.2f} ms, "
             f"wrk 1 connection; {server_cpu_of(through, direct)}; {cpu_of(through, direct)})"
-            + errors_of(direct, through),
+            + errors_of(*runs.runs()),
             ratio=f"+{added_p50:.2f} ms",
             ok=added_p50 <= 1.0 and not runs.faults(),
         )
@@ -360,7 +364,7 @@ class Bench:
             measured=f"granian {n(on_granian.ok_rps)} vs uvicorn {n(uvicorn.ok_rps)} req/s "
             f"(p99 {on_granian.p99_ms:.1f} vs {uvicorn.p99_ms:.1f} ms; "
             f"{server_cpu_of(on_granian, uvicorn)}; {cpu_of(on_granian, uvicorn)})"
-            + errors_of(uvicorn, on_granian),
+            + errors_of(*runs.runs()),
             ratio=f"granian ÷ uvicorn {runs.ratio():.2f} ({runs.describe_ratios()})",
         )
 
