@@ -151,17 +151,18 @@ class HotRead:
 
     def __init__(self, statement: Select[*tuple[Any, ...]]) -> None:
         self._statement = statement
-        self._compiled: dict[str, tuple[str, tuple[str, ...]]] = {}
+        self._compiled: dict[str, tuple[str, tuple[str, ...], dict[str, Any]]] = {}
 
     async def first(self, engine: AsyncEngine, **params: Any) -> Sequence[Any] | None:
         async with engine.connect() as connection:
             if engine.dialect.driver == "asyncpg":
-                sql, names = self._for(engine)
+                sql, names, defaults = self._for(engine)
                 driver = (await connection.get_raw_connection()).driver_connection
                 assert driver is not None  # a checked-out connection has its driver's
+                values = {**defaults, **params}
                 try:
                     row: Sequence[Any] | None = await driver.fetchrow(
-                        sql, *(params[name] for name in names)
+                        sql, *(values[name] for name in names)
                     )
                     return row
                 except TimeoutError:  # a 503 as it is; run again, it would wait as long again
@@ -173,11 +174,13 @@ class HotRead:
             ).first()
             return found
 
-    def _for(self, engine: AsyncEngine) -> tuple[str, tuple[str, ...]]:
+    def _for(self, engine: AsyncEngine) -> tuple[str, tuple[str, ...], dict[str, Any]]:
+        """The driver's SQL, its parameters in order, and the values the statement carries
+        itself (a literal in `func.f(1.0)` is a bound parameter too)."""
         found = self._compiled.get(engine.dialect.name)
         if found is None:
             compiled = self._statement.compile(dialect=engine.dialect)
-            found = (str(compiled), tuple(compiled.positiontup or ()))
+            found = (str(compiled), tuple(compiled.positiontup or ()), dict(compiled.params))
             self._compiled[engine.dialect.name] = found
         return found
 

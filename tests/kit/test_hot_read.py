@@ -1,19 +1,22 @@
 """HotRead: a lone SELECT that runs on the asyncpg driver directly, and on SQLAlchemy's own path
-whenever the driver fails, so that failures keep SQLAlchemy's meaning (a dead connection is
-invalidated and maps to 503, a faulty statement to 500) on both storage paths."""
+whenever the driver fails, so that a failure comes out as the same SQLAlchemy error a plain
+query would raise (a dead connection invalidated, a faulty statement not), on both storage
+paths; a timeout is not run a second time."""
 
 from __future__ import annotations
 
 import uuid
 from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager
 from pathlib import Path
 
 import asyncpg
 import pytest
-from sqlalchemy import Column, MetaData, String, Table, bindparam, select
+from sqlalchemy import Column, MetaData, String, Table, bindparam, func, select
 from sqlalchemy.exc import DBAPIError
-from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 from sqlalchemy.types import Uuid
+from structlog.testing import capture_logs
 
 from kit.database import HotRead, create_engine, single_statement_reads
 from tests.infra import PG_ADMIN_DSN, async_wait_until, fresh_postgres_database
@@ -44,9 +47,10 @@ def url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
         yield postgres
 
 
-@pytest.fixture
-async def engine(url: str) -> AsyncIterator[AsyncEngine]:
-    engine = create_engine(url)
+@asynccontextmanager
+async def seeded(url: str, **engine_options: object) -> AsyncIterator[AsyncEngine]:
+    """An engine on `url` whose database holds the table and Ada; its autocommit reads."""
+    engine = create_async_engine(url, **engine_options) if engine_options else create_engine(url)
     async with engine.begin() as conn:
         await conn.run_sync(METADATA.create_all)
         await conn.execute(PEOPLE.insert(), [{"id": ADA, "name": "ada", "note": None}])
@@ -54,6 +58,12 @@ async def engine(url: str) -> AsyncIterator[AsyncEngine]:
         yield single_statement_reads(engine)
     finally:
         await engine.dispose()
+
+
+@pytest.fixture
+async def engine(url: str) -> AsyncIterator[AsyncEngine]:
+    async with seeded(url) as engine:
+        yield engine
 
 
 async def test_first_row_or_none_with_the_columns_typed_as_sqlalchemy_types_them(
@@ -69,6 +79,18 @@ async def test_first_row_or_none_with_the_columns_typed_as_sqlalchemy_types_them
     assert await BY_NAME.first(engine, name="ada' OR '1'='1") is None
 
 
+async def test_values_the_statement_carries_itself_are_sent_with_the_callers(
+    engine: AsyncEngine,
+) -> None:
+    # LIMIT and the literal are bound parameters of their own beside the caller's `name`.
+    carrying = HotRead(
+        select(PEOPLE.c.name, func.upper("x")).where(PEOPLE.c.name == bindparam("name")).limit(1)
+    )
+    with capture_logs() as logs:
+        assert tuple(await carrying.first(engine, name="ada") or ()) == ("ada", "X")
+    assert not [entry for entry in logs if entry["event"] == "hot_read_replayed"]
+
+
 async def test_a_faulty_statement_raises_sqlalchemy_error_not_invalidated(
     engine: AsyncEngine,
 ) -> None:
@@ -82,14 +104,8 @@ async def test_a_faulty_statement_raises_sqlalchemy_error_not_invalidated(
 async def postgres_engine() -> AsyncIterator[tuple[AsyncEngine, str]]:
     """A PostgreSQL engine (autocommit reads) on a fresh database, and the database's name."""
     with fresh_postgres_database("hotcut") as url:
-        engine = create_engine(url)
-        async with engine.begin() as conn:
-            await conn.run_sync(METADATA.create_all)
-            await conn.execute(PEOPLE.insert(), [{"id": ADA, "name": "ada", "note": None}])
-        try:
-            yield single_statement_reads(engine), url.rsplit("/", 1)[1]
-        finally:
-            await engine.dispose()
+        async with seeded(url) as engine:
+            yield engine, url.rsplit("/", 1)[1]
 
 
 async def _backends(admin: asyncpg.Connection, name: str) -> int:
@@ -125,3 +141,16 @@ async def test_a_connection_cut_by_the_server_is_invalidated_then_replaced(
     # ... and the pool opens a new one for the next read.
     row = await BY_NAME.first(engine, name="ada")
     assert row is not None and row[0] == ADA
+
+
+SLOW = HotRead(select(PEOPLE.c.name, func.pg_sleep(1.0)).where(PEOPLE.c.name == bindparam("name")))
+
+
+async def test_a_timeout_is_raised_as_it_is_and_not_run_again() -> None:
+    with fresh_postgres_database("hotslow") as url:
+        async with seeded(url, connect_args={"command_timeout": 0.2}) as engine:
+            with capture_logs() as logs, pytest.raises(TimeoutError):
+                await SLOW.first(engine, name="ada")
+            assert not [entry for entry in logs if entry["event"] == "hot_read_replayed"]
+            # The connection it ran on is still good for the next read.
+            assert await BY_NAME.first(engine, name="ada") is not None
