@@ -23,6 +23,8 @@ from argon2 import PasswordHasher, Type
 from joserfc import jws
 from joserfc.jwk import ECKey, OKPKey, RSAKey
 
+from auth_service.config import Settings
+from auth_service.passwords.hashing import PasswordHashing
 from token_verifier import TokenVerifier
 from token_verifier.keys import StaticKeys
 
@@ -156,21 +158,42 @@ def openssl_ecdsap256_verify_s(seconds: int = 2) -> float:
     raise RuntimeError(f"no nistp256 line in openssl speed output: {result.stdout[-300:]}")
 
 
-def _hasher() -> tuple[PasswordHasher, str]:
-    hasher = PasswordHasher(
-        time_cost=2, memory_cost=19_456, parallelism=1, hash_len=32, salt_len=16, type=Type.ID
+def _verifier(library: str = "service") -> Callable[[], object]:
+    """One Argon2id verify at the service's default parameters (m=19456 t=2 p=1), as the
+    service runs it (`PasswordHashing.verify_sync`: libsodium), or as bare argon2-cffi does."""
+    defaults = Settings()
+    password = "correct horse battery staple"
+    if library == "argon2-cffi":
+        hasher = PasswordHasher(
+            time_cost=defaults.argon2_time_cost,
+            memory_cost=defaults.argon2_memory_kib,
+            parallelism=defaults.argon2_parallelism,
+            hash_len=32,
+            salt_len=16,
+            type=Type.ID,
+        )
+        stored = hasher.hash(password)
+        return lambda: hasher.verify(stored, password)
+    hashing = PasswordHashing(
+        memory_kib=defaults.argon2_memory_kib,
+        time_cost=defaults.argon2_time_cost,
+        parallelism=defaults.argon2_parallelism,
+        workers=1,
+        queue=0,
     )
-    return hasher, hasher.hash("correct horse battery staple")
+    stored = hashing.hash_sync(password)
+    hashing.close()
+    return lambda: hashing.verify_sync(stored, password)
 
 
-def argon2_verify_s(samples: int = 15) -> float:
+def argon2_verify_s(samples: int = 15, library: str = "service") -> float:
     """Median CPU time of one Argon2id verify at the service's parameters (p=1: one thread)."""
-    hasher, stored = _hasher()
-    hasher.verify(stored, "correct horse battery staple")
+    verify = _verifier(library)
+    verify()
     times = []
     for _ in range(samples):
         started = time.process_time()
-        hasher.verify(stored, "correct horse battery staple")
+        verify()
         times.append(time.process_time() - started)
     return statistics.median(times)
 
@@ -190,15 +213,15 @@ def argon2_contention(threads: int, rounds: int = 3, each: int = 8) -> Contentio
     """One verify alone against one among `threads` at once (as the service's pool runs
     them: the hashes share caches and memory bandwidth), interleaved round by round so the
     machine's drift hits both alike."""
-    hasher, stored = _hasher()
-    hasher.verify(stored, "correct horse battery staple")
+    verify = _verifier()
+    verify()
     alone: list[float] = []
     together: list[float] = []
 
     def timed(into: list[float]) -> None:
         for _ in range(each):
             began = time.thread_time()
-            hasher.verify(stored, "correct horse battery staple")
+            verify()
             into.append(time.thread_time() - began)
 
     def work(start: threading.Barrier) -> None:
