@@ -5,10 +5,11 @@ and waiting is capped at the queue size: beyond that the answer is 503 `overload
 never unbounded memory or latency.
 
 The Argon2id work itself runs in libsodium (PyNaCl) when it can take the parameters (p=1, the
-default): the same algorithm, parameters and PHC string as argon2-cffi's, in 0.62-0.66 of its
-time on this machine (README, Performance), so a login costs the server less and an attacker
-no less. argon2-cffi stays the judge of a stored hash's parameters (rehash on login), and does
-the hashing when libsodium cannot (p > 1) and any verify of a non-argon2id string.
+default): the same algorithm, parameters and PHC string as argon2-cffi's, for 0.54-0.60 of
+its user CPU (plus the page faults of the memory libsodium maps for each hash; README,
+Performance), so a login costs the server less and an attacker no less. argon2-cffi stays the
+judge of a stored hash's parameters (rehash on login), and does the hashing when libsodium
+cannot (p > 1) and any verify of a non-argon2id string.
 """
 
 from __future__ import annotations
