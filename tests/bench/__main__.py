@@ -63,9 +63,8 @@ NOTES = """\
   bare argon2-cffi verify of the same parameters is timed beside it, for the speed-up.
   "2 verifies at once" is measured in-process too, interleaved with verifies alone. The auth
   process's CPU during the run is split by thread: its main thread is the event loop, the rest
-  is the hashing pool. `/health/live` is sampled by one
-  keep-alive client every 10 ms during a second run of 64 logins, so that the probe's requests
-  are not in the login figure.
+  is the hashing pool. `/health/live` is sampled by one keep-alive client every 10 ms during a
+  second run of 64 logins, so that the probe's requests are not in the login figure.
 - Refresh: wrk with a Lua script reading a token list; sessions are created beforehand through
   the service's own store (`open_store(...).create`), a 1 s calibration run sizes the list, and
   every request rotates a token not presented before. Redis run: PostgreSQL users, a fresh

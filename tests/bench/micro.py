@@ -19,7 +19,7 @@ from collections.abc import Callable, Coroutine
 from dataclasses import dataclass
 from typing import Any
 
-from argon2 import PasswordHasher, Type
+from argon2 import PasswordHasher, extract_parameters
 from joserfc import jws
 from joserfc.jwk import ECKey, OKPKey, RSAKey
 
@@ -160,20 +160,10 @@ def openssl_ecdsap256_verify_s(seconds: int = 2) -> float:
 
 def _verifier(library: str = "service") -> Callable[[], object]:
     """One Argon2id verify at the service's default parameters (m=19456 t=2 p=1), as the
-    service runs it (`PasswordHashing.verify_sync`: libsodium), or as bare argon2-cffi does."""
+    service runs it (`PasswordHashing.verify_sync`: libsodium), or as bare argon2-cffi does
+    with the parameters read back from the service's own hash."""
     defaults = Settings()
     password = "correct horse battery staple"
-    if library == "argon2-cffi":
-        hasher = PasswordHasher(
-            time_cost=defaults.argon2_time_cost,
-            memory_cost=defaults.argon2_memory_kib,
-            parallelism=defaults.argon2_parallelism,
-            hash_len=32,
-            salt_len=16,
-            type=Type.ID,
-        )
-        stored = hasher.hash(password)
-        return lambda: hasher.verify(stored, password)
     hashing = PasswordHashing(
         memory_kib=defaults.argon2_memory_kib,
         time_cost=defaults.argon2_time_cost,
@@ -183,6 +173,9 @@ def _verifier(library: str = "service") -> Callable[[], object]:
     )
     stored = hashing.hash_sync(password)
     hashing.close()
+    if library == "argon2-cffi":
+        hasher = PasswordHasher.from_parameters(extract_parameters(stored))
+        return lambda: hasher.verify(stored, password)
     return lambda: hashing.verify_sync(stored, password)
 
 
