@@ -63,3 +63,7 @@ class CpuSnapshot:
             return 0.0
         others = (self.busy - earlier.busy) - (self.ours - earlier.ours)
         return max(0.0, others / TICKS / elapsed)
+
+    def busy_s_since(self, earlier: CpuSnapshot) -> float:
+        """CPU seconds the whole machine was busy between `earlier` and this one, all work."""
+        return (self.busy - earlier.busy) / TICKS
