@@ -62,6 +62,12 @@ class FieldError(ProblemError):
         super().__init__(
             422, code, message, extra={"errors": [{"field": field, "message": message}]}
         )
+        self.field = field
+
+    def __reduce__(self) -> tuple[type[FieldError], tuple[str, str, str]]:
+        """Pickled as its arguments: a password refused in a hashing process reaches the
+        service as the same 422."""
+        return (FieldError, (self.field, self.detail, self.code))
 
 
 def problem_response(

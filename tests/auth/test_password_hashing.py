@@ -1,8 +1,11 @@
 """The hashing itself: libsodium's Argon2id and argon2-cffi's are one format, each verifies the
-other's hashes, and a stored string that is not a hash is a mismatch, never an exception."""
+other's hashes, and a stored string that is not a hash is a mismatch, never an exception; the
+worker processes hand back results and refusals, and a dead one costs a 503, not the pool."""
 
 from __future__ import annotations
 
+import os
+import signal
 from collections.abc import Iterator
 
 import nacl.pwhash.argon2id as sodium_argon2id
@@ -10,6 +13,7 @@ import pytest
 from argon2 import PasswordHasher, Type
 
 from auth_service.passwords.hashing import PasswordHashing
+from kit.problems import FieldError, ProblemError
 
 # Cheap parameters: the format and the code paths are the same as at OWASP's.
 MEMORY_KIB, TIME_COST = 64, 1
@@ -115,3 +119,33 @@ def test_libsodium_does_the_work_at_p1(
     monkeypatch.setattr(sodium_argon2id, "verify", spy_verify)
     assert hashing.verify_sync(hashing.hash_sync(PASSWORD), PASSWORD)
     assert calls == [f"str {TIME_COST} {MEMORY_KIB * 1024}", "verify"]
+
+
+async def test_a_refused_password_comes_back_from_the_worker_as_the_same_422(
+    hashing: PasswordHashing,
+) -> None:
+    with pytest.raises(FieldError) as refused:
+        await hashing.hash_new("password", "password", context=())
+    assert (refused.value.status, refused.value.code) == (422, "weak_password")
+    assert refused.value.extra == {
+        "errors": [{"field": "password", "message": "is too common or too easy to guess"}]
+    }
+
+
+async def test_a_worker_that_dies_costs_a_503_then_a_new_pool_answers(
+    hashing: PasswordHashing,
+) -> None:
+    stored = await hashing.hash(PASSWORD)
+    assert await hashing.verify(stored, PASSWORD) is True
+    # The pool's worker processes (stdlib-private, read only to find them).
+    workers = list(hashing._pool._processes)
+    assert workers and os.getpid() not in workers
+    for pid in workers:
+        os.kill(pid, signal.SIGKILL)
+    with pytest.raises(ProblemError) as failed:
+        await hashing.verify(stored, PASSWORD)
+    assert (failed.value.status, failed.value.code) == (503, "overloaded")
+    assert failed.value.headers == {"Retry-After": "1"}
+    assert await hashing.verify(stored, PASSWORD) is True
+    assert await hashing.verify(stored, "wrong password") is False
+    assert not set(hashing._pool._processes) & set(workers)

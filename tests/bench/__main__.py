@@ -62,9 +62,15 @@ NOTES = """\
   the logins wrk abandoned have drained), the faster median counted (the stricter bound); a
   bare argon2-cffi verify of the same parameters is timed beside it, for the speed-up.
   "2 verifies at once" is measured in-process too, interleaved with verifies alone. The auth
-  process's CPU during the run is split by thread: its main thread is the event loop, the rest
-  is the hashing pool. `/health/live` is sampled by one keep-alive client every 10 ms during a
-  second run of 64 logins, so that the probe's requests are not in the login figure.
+  service's CPU during the run (its process tree) is split: its main thread is the event loop,
+  the rest is the hashing (worker processes). `/health/live` is sampled by one keep-alive
+  client every 10 ms during a second run of 64 logins, so that the probe's requests are not in
+  the login figure.
+  The logins floor: an auth service of its own (fresh database and Redis prefix) at m=8 KiB
+  t=1, one warm-up, then 64 connections; the whole machine's busy CPU (/proc/stat) ÷ the
+  logins is what a login costs beside its hash. Its ceiling is 1 ÷ (a verify beside another ÷
+  one alone, the interleaved pair above, + that floor ÷ the bound's verify): what the logins
+  row could reach if nothing but the concurrent hashes themselves cost more under load.
 - Refresh: wrk with a Lua script reading a token list; sessions are created beforehand through
   the service's own store (`open_store(...).create`), a 1 s calibration run sizes the list, and
   every request rotates a token not presented before. Redis run: PostgreSQL users, a fresh

@@ -403,13 +403,14 @@ class Bench:
         ratio = result.ok_rps / bound
         # What the bound would be on the CPU that other work left us, for reading the figure.
         left = max(0.1, CORES - (result.others_cores or 0.0) - result.cpu_cores)
-        # Where a login's CPU went: the hashing threads and the event loop, each per login.
+        # Where a login's CPU went: the hashing workers and the event loop, each per login.
         logins = max(1, result.requests - result.non_2xx)
         hashing_ms = ((result.server_cpu_s or 0.0) - loop_s) / logins * 1000
         loop_ms = loop_s / logins * 1000
         machine_ms = machine_s / logins * 1000
         self.ours.update(
             argon2_together_s=contention.together_s,
+            argon2_alone_s=contention.alone_s,
             login_machine_ms=machine_ms,
             login_hashing_ms=hashing_ms,
         )
@@ -424,7 +425,7 @@ class Bench:
             f"the {left:.2f} cores other work left, {left / one_verify:.1f}/s; {CORES} verifies "
             f"at once cost {contention.together_s * 1000:.1f} ms CPU each against "
             f"{contention.alone_s * 1000:.1f} ms alone, interleaved: a ceiling of "
-            f"{contention.ceiling:.2f} of the bound; per login the hashing threads used "
+            f"{contention.ceiling:.2f} of the bound; per login the hashing workers used "
             f"{hashing_ms:.1f} ms CPU and the event loop {loop_ms:.1f} ms, the whole machine "
             f"{machine_ms:.1f} ms; "
             f"{server_cpu_of(result)}; {cpu_of(result)})" + errors_of(result),
@@ -450,9 +451,10 @@ class Bench:
         run on an auth service of its own whose Argon2 costs next to nothing (m=8 KiB, t=1),
         the machine's busy CPU divided by the logins. With the real run's hash (two at once)
         it gives the most the logins row could reach on this machine and stack:
-        one verify ÷ (a verify beside another + the rest). At this login rate the fixed costs
-        per wake-up are shared by more requests than at the real rate, so the ceiling errs
-        high, never low."""
+        1 ÷ (a verify beside another ÷ one alone + the rest ÷ the bound's verify), the first
+        ratio from the interleaved pair (one phase of the machine), since the machine's speed
+        moves between measurements. At this login rate the fixed costs per wake-up are shared
+        by more requests than at the real rate, so the ceiling errs high, never low."""
         if "argon2_verify_s" not in self.ours:
             raise RuntimeError("needs the logins step's verify figures (BENCH_ONLY=logins)")
         resources = self.resources
@@ -485,7 +487,8 @@ class Bench:
         wrk_ms, loop_ms = result.cpu_s * per, loop_s * per
         verify_ms = self.ours["argon2_verify_s"] * 1000
         together_ms = self.ours["argon2_together_s"] * 1000
-        ceiling = verify_ms / (together_ms + machine_ms)
+        alone_ms = self.ours["argon2_alone_s"] * 1000
+        ceiling = 1 / (together_ms / alone_ms + machine_ms / verify_ms)
         beside = self.ours["login_machine_ms"] - self.ours["login_hashing_ms"]
         self.report.info(
             rows.LOGIN_FLOOR,
@@ -493,11 +496,11 @@ class Bench:
             f"connections: the machine's CPU {machine_ms:.2f} ms a login (the auth process "
             f"{auth_ms:.2f}, its event loop {loop_ms:.2f}; wrk {wrk_ms:.2f}; PostgreSQL, "
             f"Redis, the kernel and other work {machine_ms - auth_ms - wrk_ms:.2f}; the trivial "
-            f"hash a few µs). With the logins row's hash, {together_ms:.1f} ms a verify beside "
-            f"another and {verify_ms:.1f} ms alone: a ceiling of {verify_ms:.1f} ÷ "
-            f"({together_ms:.1f} + {machine_ms:.2f}) = {ceiling:.2f} of the bound. In that "
-            f"row's run the machine spent {beside:.1f} ms a login beside the hashing threads"
-            + errors_of(result),
+            f"hash a few µs). With the logins row's figures (a verify beside another "
+            f"{together_ms:.1f} ms against {alone_ms:.1f} alone, interleaved; the bound's verify "
+            f"{verify_ms:.1f} ms): a ceiling of 1 ÷ ({together_ms / alone_ms:.3f} + "
+            f"{machine_ms / verify_ms:.3f}) = {ceiling:.2f} of the bound. In that row's run the "
+            f"machine spent {beside:.1f} ms a login beside the hashing workers" + errors_of(result),
             ratio=f"ceiling {ceiling:.2f}",
         )
 

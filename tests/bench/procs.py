@@ -38,15 +38,24 @@ def _read_cpu_ticks(pid: int, thread: int | None = None) -> int | None:
     return int(fields[11]) + int(fields[12])  # utime + stime (fields 14 and 15 of stat)
 
 
-def process_tree_cpu_s(pid: int) -> float:
-    """CPU seconds used so far by `pid` and its live children (granian runs a worker)."""
-    ticks = 0
-    pids = [pid]
+def _children(pid: int) -> list[int]:
+    found: list[int] = []
     with contextlib.suppress(OSError):
-        for child in Path(f"/proc/{pid}/task/{pid}/children").read_text().split():
-            pids.append(int(child))
-    for one in pids:
+        for task in Path(f"/proc/{pid}/task").iterdir():
+            with contextlib.suppress(OSError):
+                found += [int(child) for child in (task / "children").read_text().split()]
+    return found
+
+
+def process_tree_cpu_s(pid: int) -> float:
+    """CPU seconds used so far by `pid` and all its live descendants (granian's worker, the
+    auth service's hashing processes and the forkserver that starts them)."""
+    ticks = 0
+    pending = [pid]
+    while pending:
+        one = pending.pop()
         ticks += _read_cpu_ticks(one) or 0
+        pending += _children(one)
     return ticks / os.sysconf("SC_CLK_TCK")
 
 
@@ -59,7 +68,7 @@ class Service(ServiceProcess):
 
     def main_thread_cpu_s(self) -> float:
         """CPU seconds of the process's main thread alone: the event loop, for uvicorn (the
-        rest of `cpu_s` is then its worker threads, the password-hashing pool for auth)."""
+        rest of `cpu_s` is then its other threads and processes: for auth, the hashing)."""
         if self.proc is None:
             return 0.0
         return (_read_cpu_ticks(self.proc.pid, self.proc.pid) or 0) / os.sysconf("SC_CLK_TCK")
