@@ -32,6 +32,7 @@ WRK_ROWS = [
     rows.THROUGHPUT_DIRECT,
     rows.THROUGHPUT_GATEWAY,
     rows.LOGINS,
+    rows.LOGIN_FLOOR,
     rows.STALL,
     rows.REFRESH_REDIS,
     rows.REFRESH_SQL,
@@ -175,6 +176,7 @@ def main() -> int:
                 bench.report.not_measured(key, wrk.INSTALL_HINT)
         else:
             run_platform(bench)
+            bench.guarded("logins floor", [rows.LOGIN_FLOOR], bench.login_floor)
             bench.guarded("refresh (SQL store)", [rows.REFRESH_SQL], bench.refresh_sql)
             bench.guarded("peer", [rows.PEER_LOGIN, rows.PEER_LIST], lambda: peer(bench))
     except KeyboardInterrupt:
