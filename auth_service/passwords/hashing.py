@@ -6,7 +6,7 @@ never unbounded memory or latency.
 
 The workers are processes, not threads: a thread that finished a hash had to win the GIL back
 from the event loop before it could hand the result over and start the next one, and its core
-sat idle meanwhile (9 % of the machine at saturation, measured; README, Performance). Processes
+sat idle meanwhile (7–9 % of the machine at saturation, measured; README, Performance). Processes
 come from a forkserver (never a fork of the threaded service) with this module preloaded. A
 worker that dies breaks the pool: the requests it held get 503 `overloaded` and a new pool
 takes the next ones.
