@@ -110,8 +110,10 @@ def _job(operation: str, *args: Any) -> tuple[Any, float]:
         result = _worker.hash(*args)
     elif operation == "judged_hash":
         result = _worker.judged_hash(*args)
+    elif operation == "start":
+        result = None  # nothing: submitted only so that the pool starts its workers
     else:
-        result = None  # "start": spawns a worker ahead of the first login
+        raise ValueError(f"unknown hashing job {operation!r}")
     return result, time.perf_counter() - started
 
 
@@ -140,7 +142,10 @@ class PasswordHashing:
             initializer=_start_worker,
             initargs=self._argon2.parameters,
         )
-        pool.submit(_job, "start")  # the forkserver and a first worker start now, unawaited
+        # Every worker starts now, unawaited: the pool would otherwise start them one by one on
+        # later submits, each a handshake with the forkserver on the event loop mid-request.
+        for _ in range(self._workers):
+            pool.submit(_job, "start")
         return pool
 
     async def hash(self, password: str) -> str:

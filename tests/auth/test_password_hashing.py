@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import os
 import signal
+import time
 from collections.abc import Iterator
 
 import nacl.pwhash.argon2id as sodium_argon2id
@@ -149,3 +150,18 @@ async def test_a_worker_that_dies_costs_a_503_then_a_new_pool_answers(
     assert await hashing.verify(stored, PASSWORD) is True
     assert await hashing.verify(stored, "wrong password") is False
     assert not set(hashing._pool._processes) & set(workers)
+
+
+def test_every_worker_starts_with_the_pool_not_on_a_later_request() -> None:
+    """Started lazily, each worker would be a handshake with the forkserver on the event loop
+    in the middle of a login."""
+    made = PasswordHashing(
+        memory_kib=MEMORY_KIB, time_cost=TIME_COST, parallelism=1, workers=2, queue=0
+    )
+    try:
+        deadline = time.monotonic() + 30
+        while len(made._pool._processes) < 2 and time.monotonic() < deadline:
+            time.sleep(0.01)  # polling a condition, with a deadline
+        assert len(made._pool._processes) == 2
+    finally:
+        made.close()

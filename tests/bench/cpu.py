@@ -23,7 +23,8 @@ def _busy_ticks() -> int:
     return user + nice + system + irq + softirq + steal
 
 
-def _tree_ticks(root: int) -> int:
+def tree_ticks(root: int) -> int:
+    """CPU ticks of `root` and every live descendant, each with its reaped children's."""
     parents: dict[int, int] = {}
     ticks: dict[int, int] = {}
     for entry in Path("/proc").iterdir():
@@ -54,7 +55,7 @@ class CpuSnapshot:
 
     @classmethod
     def take(cls) -> CpuSnapshot:
-        return cls(time.monotonic(), _busy_ticks(), _tree_ticks(os.getpid()))
+        return cls(time.monotonic(), _busy_ticks(), tree_ticks(os.getpid()))
 
     def others_cores_since(self, earlier: CpuSnapshot) -> float:
         """Average number of cores busy with other work between `earlier` and this one."""

@@ -18,6 +18,7 @@ from typing import Any
 
 import httpx
 
+from tests.bench.cpu import tree_ticks
 from tests.infra import (
     PG_ADMIN_DSN,
     REDIS_URL,
@@ -38,25 +39,10 @@ def _read_cpu_ticks(pid: int, thread: int | None = None) -> int | None:
     return int(fields[11]) + int(fields[12])  # utime + stime (fields 14 and 15 of stat)
 
 
-def _children(pid: int) -> list[int]:
-    found: list[int] = []
-    with contextlib.suppress(OSError):
-        for task in Path(f"/proc/{pid}/task").iterdir():
-            with contextlib.suppress(OSError):
-                found += [int(child) for child in (task / "children").read_text().split()]
-    return found
-
-
 def process_tree_cpu_s(pid: int) -> float:
-    """CPU seconds used so far by `pid` and all its live descendants (granian's worker, the
-    auth service's hashing processes and the forkserver that starts them)."""
-    ticks = 0
-    pending = [pid]
-    while pending:
-        one = pending.pop()
-        ticks += _read_cpu_ticks(one) or 0
-        pending += _children(one)
-    return ticks / os.sysconf("SC_CLK_TCK")
+    """CPU seconds used so far by `pid` and all its descendants (granian's worker, the auth
+    service's hashing processes and the forkserver that starts them), reaped ones included."""
+    return tree_ticks(pid) / os.sysconf("SC_CLK_TCK")
 
 
 @dataclass
