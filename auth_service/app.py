@@ -134,7 +134,11 @@ def create_app(
             OAuthTokenController,
             WellKnownController,
         ],
-        readiness={"database": database_ready, "session_store": store.ping},
+        readiness={
+            "database": database_ready,
+            "session_store": store.ping,
+            "password_hashing": passwords.ping,
+        },
         extra_exception_handlers={
             **database_down_handlers(),
             **dependency_down_handlers(

@@ -110,8 +110,8 @@ def _job(operation: str, *args: Any) -> tuple[Any, float]:
         result = _worker.hash(*args)
     elif operation == "judged_hash":
         result = _worker.judged_hash(*args)
-    elif operation == "start":
-        result = None  # nothing: submitted only so that the pool starts its workers
+    elif operation == "ping":
+        result = None  # nothing: it starts a worker, or shows that one answers
     else:
         raise ValueError(f"unknown hashing job {operation!r}")
     return result, time.perf_counter() - started
@@ -145,7 +145,7 @@ class PasswordHashing:
         # Every worker starts now, unawaited: the pool would otherwise start them one by one on
         # later submits, each a handshake with the forkserver on the event loop mid-request.
         for _ in range(self._workers):
-            pool.submit(_job, "start")
+            pool.submit(_job, "ping")
         return pool
 
     async def hash(self, password: str) -> str:
@@ -162,6 +162,13 @@ class PasswordHashing:
         target = stored_hash if stored_hash is not None else self._dummy_hash
         matched = await self._run("verify", target, password)
         return bool(matched) and stored_hash is not None
+
+    async def ping(self) -> None:
+        """Readiness: a worker answers a job that does nothing, or the pool is replaced and
+        this raises. With every worker busy the pool is plainly working, and the probe does
+        not wait behind the hashes queued for them."""
+        if self._in_flight < self._workers:
+            await self._run("ping")
 
     def needs_rehash(self, stored_hash: str) -> bool:
         try:
@@ -209,5 +216,6 @@ class PasswordHashing:
         finally:
             self._in_flight -= 1
             HASH_QUEUE_DEPTH.set(self._in_flight)
-        HASH_SECONDS.labels(operation).observe(seconds)
+        if operation != "ping":
+            HASH_SECONDS.labels(operation).observe(seconds)
         return result

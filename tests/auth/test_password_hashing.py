@@ -4,6 +4,7 @@ worker processes hand back results and refusals, and a dead one costs a 503, not
 
 from __future__ import annotations
 
+import asyncio
 import os
 import signal
 import time
@@ -165,3 +166,28 @@ def test_every_worker_starts_with_the_pool_not_on_a_later_request() -> None:
         assert len(made._pool._processes) == 2
     finally:
         made.close()
+
+
+async def test_ping_is_answered_by_a_worker_and_fails_once_when_the_pool_died(
+    hashing: PasswordHashing,
+) -> None:
+    await hashing.ping()
+    for pid in list(hashing._pool._processes):  # stdlib-private, read only to find them
+        os.kill(pid, signal.SIGKILL)
+    with pytest.raises(ProblemError) as failed:
+        await hashing.ping()
+    assert (failed.value.status, failed.value.code) == (503, "overloaded")
+    await hashing.ping()  # the new pool answers
+
+
+async def test_ping_does_not_wait_behind_busy_workers() -> None:
+    slow = PasswordHashing(memory_kib=65536, time_cost=4, parallelism=1, workers=1, queue=1)
+    try:
+        await slow.ping()  # the worker is up
+        hashing = asyncio.ensure_future(slow.hash(PASSWORD))
+        await asyncio.sleep(0)  # let the hash be submitted (a yield, not a wait for time)
+        await slow.ping()
+        assert not hashing.done()  # the probe came back while the hash still ran
+        assert (await hashing).startswith("$argon2id$v=19$m=65536,t=4,p=1$")
+    finally:
+        slow.close()

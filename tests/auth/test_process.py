@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import os
 import secrets
+import signal
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -20,6 +22,7 @@ from tests.infra import (
     new_key_encryption_key,
     run_cli,
     start_service,
+    wait_until,
 )
 
 
@@ -118,6 +121,53 @@ async def test_full_hash_queue_answers_503_overloaded(workdir: Path) -> None:
         assert overloaded[0].json()["code"] == "overloaded"
         assert overloaded[0].headers["retry-after"] == "1"
         assert "auth_password_hash_queue_depth" in metrics
+    finally:
+        auth.stop()
+
+
+def hashing_workers(service_pid: int) -> list[int]:
+    """The service's grandchildren: the forkserver is its child, the workers are the forkserver's."""
+    parents: dict[int, int] = {}
+    for entry in Path("/proc").iterdir():
+        try:
+            parents[int(entry.name)] = int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1])
+        except (OSError, ValueError, IndexError):
+            continue  # not a process, or one that ended while we looked
+    children = {pid for pid, parent in parents.items() if parent == service_pid}
+    return [pid for pid, parent in parents.items() if parent in children]
+
+
+def test_dead_hashing_workers_show_in_readiness_then_a_new_pool_serves(workdir: Path) -> None:
+    auth = start_auth(workdir, {"AUTH_KEY_ENCRYPTION_KEY": kek(), "AUTH_HASH_WORKERS": "2"})
+    try:
+        assert auth.proc is not None
+        ready = httpx.get(f"{auth.url}/health/ready", timeout=10)
+        assert ready.status_code == 200 and "password_hashing" in ready.json()["checks"]
+        wait_until(
+            lambda: len(hashing_workers(auth.proc.pid)) == 2,  # type: ignore[union-attr]
+            timeout=30,
+            what="both hashing workers to start",
+        )
+        workers = hashing_workers(auth.proc.pid)
+        # One death breaks the pool: the stdlib then ends the other worker itself.
+        os.kill(workers[0], signal.SIGKILL)
+        probes: list[httpx.Response] = []
+
+        def not_ready() -> bool:  # a probe may beat the pool to the news of the death
+            probes.append(httpx.get(f"{auth.url}/health/ready", timeout=10))
+            return probes[-1].status_code != 200
+
+        wait_until(not_ready, timeout=10, what="readiness to report the dead worker")
+        assert probes[-1].status_code == 503, probes[-1].text
+        assert probes[-1].json()["failing"] == ["password_hashing"]
+        assert httpx.get(f"{auth.url}/health/ready", timeout=10).status_code == 200
+        registered = httpx.post(
+            f"{auth.url}/auth/register",
+            json={"email": unique_email("after"), "password": STRONG_PASSWORD},
+            timeout=30,
+        )
+        assert registered.status_code == 201, registered.text
+        assert not set(hashing_workers(auth.proc.pid)) & set(workers)
     finally:
         auth.stop()
 
