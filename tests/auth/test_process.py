@@ -126,11 +126,12 @@ async def test_full_hash_queue_answers_503_overloaded(workdir: Path) -> None:
 
 
 def hashing_workers(service_pid: int) -> list[int]:
-    """The service's grandchildren: the forkserver is its child, the workers are the forkserver's."""
+    """The service's grandchildren: the forkserver is its child, the workers are its own."""
     parents: dict[int, int] = {}
     for entry in Path("/proc").iterdir():
         try:
-            parents[int(entry.name)] = int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1])
+            after_name = (entry / "stat").read_text().rsplit(")", 1)[1]
+            parents[int(entry.name)] = int(after_name.split()[1])
         except (OSError, ValueError, IndexError):
             continue  # not a process, or one that ended while we looked
     children = {pid for pid, parent in parents.items() if parent == service_pid}
