@@ -57,6 +57,21 @@ def client_address(
     return peer
 
 
+def client_scheme(
+    request: Request[Any, Any, Any], trusted: tuple[Network, ...] | None = None
+) -> str:
+    """The scheme of this hop, unless the peer is a trusted proxy that said `http` or `https`
+    in X-Forwarded-Proto (its last entry, as for the address): then that one, so a gateway
+    behind a TLS-terminating load balancer passes on the client's `https`."""
+    peer = request.client.host if request.client else ""
+    if is_trusted(peer, trusted_proxies() if trusted is None else trusted):
+        forwarded = request.headers.get("x-forwarded-proto", "")
+        hops = [hop.strip().lower() for hop in forwarded.split(",") if hop.strip()]
+        if hops and hops[-1] in ("http", "https"):
+            return hops[-1]
+    return str(request.scope.get("scheme", "http"))
+
+
 def client_info(request: Request[Any, Any, Any]) -> tuple[str, str]:
     """(user agent, client address) as a session records them."""
     user_agent = request.headers.get("user-agent", "")[:MAX_USER_AGENT]

@@ -11,7 +11,7 @@ from litestar.response.base import ASGIResponse
 from gateway.edge.ratelimit import AuthRateLimit
 from gateway.proxy.forwarder import Forwarder
 from gateway.proxy.upstreams import Upstreams
-from kit.clients import client_address
+from kit.clients import client_address, client_scheme
 
 METHODS = [
     HttpMethod.GET,
@@ -44,7 +44,10 @@ class ProxyController(Controller):
         """`/api/*` to the todo service, everything else here to the auth service."""
         proxy: Proxy = request.app.state.proxy
         path: str = request.scope["path"]
-        address = client_address(request, proxy.upstreams.trusted_proxies)
+        trusted = proxy.upstreams.trusted_proxies
+        address = client_address(request, trusted)
         await proxy.rate_limit.check(request.method, path, address)
         upstream = proxy.upstreams.todo if path.startswith("/api/") else proxy.upstreams.auth
-        return await proxy.forwarder.forward(request, upstream, address)
+        return await proxy.forwarder.forward(
+            request, upstream, address, client_scheme(request, trusted)
+        )

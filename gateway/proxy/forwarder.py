@@ -145,11 +145,15 @@ class Forwarder:
         return self._session
 
     async def forward(
-        self, request: Request[Any, Any, Any], upstream: Upstream, client_address: str
+        self,
+        request: Request[Any, Any, Any],
+        upstream: Upstream,
+        client_address: str,
+        client_scheme: str,
     ) -> ASGIResponse:
         target = upstream_target(request)
         body = await request.body()
-        headers = self._request_headers(request, client_address)
+        headers = self._request_headers(request, client_address, client_scheme)
         started = time.perf_counter()
         for base in upstream.attempts():
             try:
@@ -227,7 +231,7 @@ class Forwarder:
 
     @staticmethod
     def _request_headers(
-        request: Request[Any, Any, Any], client_address: str
+        request: Request[Any, Any, Any], client_address: str, client_scheme: str
     ) -> list[tuple[str, str]]:
         raw = request.scope["headers"]  # lower-case names (ASGI)
         listed = {
@@ -252,7 +256,7 @@ class Forwarder:
         request_id = str(request.scope.get("state", {}).get("request_id", ""))
         headers += [
             ("x-forwarded-for", client_address),
-            ("x-forwarded-proto", request.scope.get("scheme", "http")),
+            ("x-forwarded-proto", client_scheme),
             ("x-request-id", request_id),
         ]
         host = next((value for name, value in raw if name == b"host"), None)

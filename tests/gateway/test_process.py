@@ -30,10 +30,10 @@ def gateway_process(workdir: Path, echo: str, **env: str) -> ServiceProcess:
     )
 
 
-def forwarded_seen(gateway: ServiceProcess) -> dict[str, str]:
+def forwarded_seen(gateway: ServiceProcess, proto: str = "https") -> dict[str, str]:
     response = httpx.get(
         f"{gateway.url}/api/x",
-        headers={"X-Forwarded-For": "203.0.113.9", "X-Forwarded-Proto": "https"},
+        headers={"X-Forwarded-For": "203.0.113.9", "X-Forwarded-Proto": proto},
         timeout=5,
     )
     assert response.status_code == 200
@@ -54,9 +54,15 @@ def test_only_the_configured_proxies_are_believed(workdir: Path, echo: str) -> N
     trusting = gateway_process(workdir / "loopback", echo, GATEWAY_TRUSTED_PROXIES="127.0.0.1")
     try:
         seen = forwarded_seen(trusting)
+        # A trusted proxy's scheme is passed on only when it is one; the last entry counts.
+        garbage = forwarded_seen(trusting, proto="javascript")
+        chained = forwarded_seen(trusting, proto="https, HTTP")
     finally:
         trusting.stop()
     assert seen["x-forwarded-for"] == "203.0.113.9"
+    assert seen["x-forwarded-proto"] == "https"
+    assert garbage["x-forwarded-proto"] == "http"
+    assert chained["x-forwarded-proto"] == "http"
 
 
 def test_header_bytes_reach_the_upstream_unchanged_or_are_refused(workdir: Path, echo: str) -> None:
