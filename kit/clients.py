@@ -42,19 +42,25 @@ def _valid_ip(value: str) -> str | None:
         return None
 
 
+def _vouched(
+    request: Request[Any, Any, Any], header: str, peer: str, trusted: tuple[Network, ...] | None
+) -> str | None:
+    """The last entry of a forwarding header when the peer is a trusted proxy: a proxy appends
+    what it saw, so the last entry is the one it vouches for. None otherwise."""
+    if not is_trusted(peer, trusted_proxies() if trusted is None else trusted):
+        return None
+    hops = [hop.strip() for hop in request.headers.get(header, "").split(",") if hop.strip()]
+    return hops[-1] if hops else None
+
+
 def client_address(
     request: Request[Any, Any, Any], trusted: tuple[Network, ...] | None = None
 ) -> str:
     """The TCP peer, unless the peer is a trusted proxy (`trusted`, or TRUSTED_PROXIES): then
     the address that proxy forwarded."""
     peer = request.client.host if request.client else ""
-    if is_trusted(peer, trusted_proxies() if trusted is None else trusted):
-        forwarded = request.headers.get("x-forwarded-for", "")
-        # The proxy appends the address it saw; the last entry is the one it vouches for.
-        hops = [hop for hop in forwarded.split(",") if hop.strip()]
-        if hops and (address := _valid_ip(hops[-1])):
-            return address
-    return peer
+    vouched = _vouched(request, "x-forwarded-for", peer, trusted)
+    return address if vouched and (address := _valid_ip(vouched)) else peer
 
 
 def client_scheme(
@@ -64,12 +70,8 @@ def client_scheme(
     in X-Forwarded-Proto (its last entry, as for the address): then that one, so a gateway
     behind a TLS-terminating load balancer passes on the client's `https`."""
     peer = request.client.host if request.client else ""
-    if is_trusted(peer, trusted_proxies() if trusted is None else trusted):
-        forwarded = request.headers.get("x-forwarded-proto", "")
-        hops = [hop.strip().lower() for hop in forwarded.split(",") if hop.strip()]
-        if hops and hops[-1] in ("http", "https"):
-            return hops[-1]
-    return str(request.scope.get("scheme", "http"))
+    vouched = (_vouched(request, "x-forwarded-proto", peer, trusted) or "").lower()
+    return vouched if vouched in ("http", "https") else str(request.scope.get("scheme", "http"))
 
 
 def client_info(request: Request[Any, Any, Any]) -> tuple[str, str]:
