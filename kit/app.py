@@ -18,6 +18,7 @@ from litestar.types import (
     Scope,
     Send,
 )
+from prometheus_client import Counter
 
 from kit.clients import trusted_proxies
 from kit.logs import RequestContextMiddleware
@@ -34,6 +35,9 @@ class MetricsMiddleware:
         self.app = app
         self.service = service
         self.latency = HTTP_LATENCY.labels(service)
+        # The counter's child per (method, status), looked up once: labels() takes a lock and
+        # builds a key on every call. As many entries as the metric has children.
+        self.requests: dict[tuple[str, int], Counter] = {}
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":  # type: ignore[comparison-overlap]
@@ -52,7 +56,13 @@ class MetricsMiddleware:
             await self.app(scope, receive, capture)
         finally:
             self.latency.observe(time.perf_counter() - started)
-            HTTP_REQUESTS.labels(self.service, scope.get("method", ""), str(status)).inc()
+            key = (str(scope.get("method", "")), status)
+            counter = self.requests.get(key)
+            if counter is None:
+                counter = self.requests[key] = HTTP_REQUESTS.labels(
+                    self.service, key[0], str(status)
+                )
+            counter.inc()
 
 
 class ServedApp:

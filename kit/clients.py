@@ -27,7 +27,10 @@ def trusted_proxies() -> tuple[Network, ...]:
     return parse_networks(os.environ.get("TRUSTED_PROXIES", "127.0.0.1,::1"))
 
 
+@lru_cache(maxsize=4096)
 def is_trusted(peer: str, networks: tuple[Network, ...]) -> bool:
+    """Remembered per peer: parsing an address costs a few µs, and a service sees the same
+    few peers (the gateway, a load balancer) on every request."""
     try:
         address = ipaddress.ip_address(peer)
     except ValueError:
