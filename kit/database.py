@@ -137,8 +137,9 @@ def single_statement_reads(engine: AsyncEngine) -> AsyncEngine:
 
 
 class HotRead:
-    """A lone SELECT on a hot path (every login pays for one), run as cheaply as the driver
-    allows: `await HotRead(statement).first(engine, name=value)` gives the first row or None.
+    """A lone SELECT on a hot path (every login, every task list pays for one), run as cheaply
+    as the driver allows: `await HotRead(statement).first(engine, name=value)` gives the first
+    row or None, `.all(...)` every row.
 
     On asyncpg it runs on the driver connection beneath a pooled SQLAlchemy one: no BEGIN
     (asyncpg opens no transaction for it) and none of SQLAlchemy's per-statement work, which was
@@ -154,25 +155,37 @@ class HotRead:
         self._compiled: dict[str, tuple[str, tuple[str, ...], dict[str, Any]]] = {}
 
     async def first(self, engine: AsyncEngine, **params: Any) -> Sequence[Any] | None:
+        rows = await self._run(engine, params, one=True)
+        return rows[0] if rows else None
+
+    async def all(self, engine: AsyncEngine, **params: Any) -> Sequence[Sequence[Any]]:
+        return await self._run(engine, params, one=False)
+
+    async def _run(
+        self, engine: AsyncEngine, params: dict[str, Any], *, one: bool
+    ) -> Sequence[Sequence[Any]]:
         async with engine.connect() as connection:
             if engine.dialect.driver == "asyncpg":
                 sql, names, defaults = self._for(engine)
                 driver = (await connection.get_raw_connection()).driver_connection
                 assert driver is not None  # a checked-out connection has its driver's
                 values = {**defaults, **params}
+                arguments = [values[name] for name in names]
                 try:
-                    row: Sequence[Any] | None = await driver.fetchrow(
-                        sql, *(values[name] for name in names)
-                    )
-                    return row
+                    if one:
+                        row = await driver.fetchrow(sql, *arguments)
+                        return [] if row is None else [row]
+                    rows: Sequence[Sequence[Any]] = await driver.fetch(sql, *arguments)
+                    return rows
                 except TimeoutError:  # a 503 as it is; run again, it would wait as long again
                     raise
                 except Exception as error:  # judged by SQLAlchemy below, which raises its own
                     log.info("hot_read_replayed", error=type(error).__name__)
-            found: Sequence[Any] | None = (
-                await connection.execute(self._statement, params)
-            ).first()
-            return found
+            result = await connection.execute(self._statement, params)
+            if one:
+                found = result.first()
+                return [] if found is None else [found]
+            return result.all()
 
     def _for(self, engine: AsyncEngine) -> tuple[str, tuple[str, ...], dict[str, Any]]:
         """The driver's SQL, its parameters in order, and the values the statement carries

@@ -79,6 +79,29 @@ async def test_first_row_or_none_with_the_columns_typed_as_sqlalchemy_types_them
     assert await BY_NAME.first(engine, name="ada' OR '1'='1") is None
 
 
+EVERYONE = HotRead(
+    select(PEOPLE.c.name, PEOPLE.c.note)
+    .where(PEOPLE.c.name >= bindparam("from"))
+    .order_by(PEOPLE.c.name)
+    .limit(bindparam("limit"))
+)
+
+
+async def test_all_rows_in_order_or_none(engine: AsyncEngine) -> None:
+    async with engine.begin() as conn:
+        await conn.execute(
+            PEOPLE.insert(),
+            [{"id": uuid.uuid4(), "name": name, "note": name.upper()} for name in ("bo", "cy")],
+        )
+    rows = await EVERYONE.all(engine, **{"from": "b", "limit": 10})
+    assert [tuple(row) for row in rows] == [("bo", "BO"), ("cy", "CY")]
+    rows = await EVERYONE.all(engine, **{"from": "a", "limit": 2})
+    assert [tuple(row) for row in rows] == [("ada", None), ("bo", "BO")]
+    assert list(await EVERYONE.all(engine, **{"from": "z", "limit": 10})) == []
+    with pytest.raises(DBAPIError):
+        await FAULTY.all(engine, id=ADA)
+
+
 async def test_values_the_statement_carries_itself_are_sent_with_the_callers(
     engine: AsyncEngine,
 ) -> None:

@@ -62,6 +62,33 @@ async def test_crud(todo: Client, alice: User) -> None:
     assert (await todo.get(alice.tasks, headers=alice.headers)).json()["total"] == 1
 
 
+async def test_pages_count_every_task_of_the_status_even_past_the_end(
+    todo: Client, alice: User
+) -> None:
+    ids = []
+    for n in range(5):
+        created = await todo.post(alice.tasks, json={"title": f"t{n}"}, headers=alice.headers)
+        ids.append(created.json()["id"])
+    for done in ids[:2]:
+        await todo.patch(f"{alice.tasks}/{done}/complete", headers=alice.headers)
+
+    async def page(**params: Any) -> tuple[list[str], int]:
+        response = await todo.get(alice.tasks, params=params, headers=alice.headers)
+        assert response.status_code == 200, response.text
+        body = response.json()
+        return [item["id"] for item in body["items"]], body["total"]
+
+    newest_first = ids[::-1]
+    assert await page() == (newest_first, 5)
+    assert await page(limit=2, offset=3) == (newest_first[3:], 5)
+    # A page past the end has no row, and still says how many there are.
+    assert await page(offset=5) == ([], 5)
+    assert await page(offset=1_000_000) == ([], 5)
+    assert await page(status="completed", offset=2) == ([], 2)
+    assert await page(status="pending", limit=1) == ([ids[4]], 3)
+    assert await page(status="completed") == ([ids[1], ids[0]], 2)
+
+
 async def test_users_are_isolated(todo: Client, alice: User, bob: User) -> None:
     secret = (
         await todo.post(alice.tasks, json={"title": "alice's secret"}, headers=alice.headers)

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import datetime
 import uuid
-from typing import Literal
+from collections.abc import Sequence
+from typing import Any, Literal, NamedTuple
 
-from advanced_alchemy.filters import LimitOffset, OrderBy, StatementFilter
-from sqlalchemy import ColumnElement
+from sqlalchemy import ColumnElement, Integer, bindparam, func, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from kit.database import session_factory, single_statement_reads
+from kit.database import HotRead, session_factory, single_statement_reads
 from kit.problems import ProblemError
 from todo_service.tasks.models import Task
 from todo_service.tasks.repository import TaskRepository
@@ -24,26 +24,63 @@ def _now() -> datetime.datetime:
     return datetime.datetime.now(datetime.UTC)
 
 
+class TaskRow(NamedTuple):
+    """A task as a list shows it: the columns, without an ORM object around them."""
+
+    id: uuid.UUID
+    title: str
+    description: str
+    completed: bool
+    created_at: datetime.datetime
+    updated_at: datetime.datetime
+
+
+def _listing(*where: ColumnElement[bool]) -> tuple[HotRead, HotRead]:
+    """A page of the owner's tasks, newest first, with the total beside every row (one
+    statement), and the count alone for a page past the end, which has no row to carry it."""
+    page = (
+        select(*(getattr(Task, name) for name in TaskRow._fields), func.count().over())
+        .where(*where)
+        .order_by(Task.created_at.desc(), Task.id.desc())
+        .limit(bindparam("limit", type_=Integer))
+        .offset(bindparam("offset", type_=Integer))
+    )
+    return HotRead(page), HotRead(select(func.count()).select_from(Task).where(*where))
+
+
+_MINE = Task.owner_id == bindparam("owner")
+# The listing is the todo service's hot path (every page a client shows): it runs as a
+# HotRead, without an ORM session, identity map or per-statement compilation.
+_LISTINGS = {
+    "all": _listing(_MINE),
+    "filtered": _listing(_MINE, Task.completed == bindparam("completed")),
+}
+
+
 class TaskService:
     def __init__(self, engine: AsyncEngine) -> None:
         self._sessions = session_factory(engine)
         # Listing and reading are one statement each: no transaction around them.
-        self._reads = session_factory(single_statement_reads(engine))
+        self._read_engine = single_statement_reads(engine)
+        self._reads = session_factory(self._read_engine)
 
     async def list(
         self, owner: uuid.UUID, *, status: Status, limit: int, offset: int
-    ) -> tuple[list[Task], int]:
-        filters: list[StatementFilter | ColumnElement[bool]] = [
-            Task.owner_id == owner,
-            LimitOffset(limit=limit, offset=offset),
-            OrderBy(field_name="created_at", sort_order="desc"),
-            OrderBy(field_name="id", sort_order="desc"),
-        ]
-        if status != "all":
-            filters.append(Task.completed == (status == "completed"))
-        async with self._reads() as db:
-            tasks, total = await TaskRepository(session=db).get_many_and_count(*filters)
-        return list(tasks), total
+    ) -> tuple[list[TaskRow], int]:
+        """One page of the owner's tasks and how many there are in all (with this status)."""
+        params: dict[str, Any] = {"owner": owner}
+        if status == "all":
+            page, count = _LISTINGS["all"]
+        else:
+            page, count = _LISTINGS["filtered"]
+            params["completed"] = status == "completed"
+        rows: Sequence[Sequence[Any]] = await page.all(
+            self._read_engine, limit=limit, offset=offset, **params
+        )
+        if rows:
+            return [TaskRow(*row[:-1]) for row in rows], int(rows[0][-1])
+        found = await count.first(self._read_engine, **params) if offset else None
+        return [], int(found[0]) if found else 0
 
     async def create(self, owner: uuid.UUID, data: TaskCreate) -> Task:
         async with self._sessions.begin() as db:
