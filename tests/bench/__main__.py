@@ -38,6 +38,7 @@ WRK_ROWS = [
     rows.REFRESH_REDIS,
     rows.REFRESH_SQL,
     rows.GATEWAY_LATENCY,
+    rows.GATEWAY_IDLE,
     rows.JWKS,
     rows.ASGI,
     rows.PEER_LOGIN,
@@ -79,6 +80,10 @@ NOTES = """\
   `AUTH_REDIS_PREFIX`; SQL run: SQLite only.
 - Gateway latency: wrk with 1 connection (back-to-back requests), p50 through the gateway minus
   p50 straight to the todo service.
+- Gateway idle: the same gateway code in front of `tests/bench/stub_upstream.py` (BENCH ONLY,
+  no framework, a fixed 4.5 KB answer), once answering at once and once after sleeping 1 ms
+  (`?idle_us=1000`, no CPU spent): the first is what the gateway's own work adds, the second
+  what the same work costs when the gateway's process waits between a request's two halves.
 - JWKS: the todo service's `token_verifier_jwks_fetches_total` by reason, before and after the
   run. Its background refresh (every 0.8 × the JWKS's max-age, 240 s by default) may fall in
   the window; it is shown but not counted, since the load does not cause it.

@@ -65,6 +65,13 @@ def server_cpu_of(*results: wrk.WrkResult) -> str:
     return "server CPU " + "/".join(f"{f:,.0f}" for f in figures if f is not None) + " µs/request"
 
 
+def _own_cpu(through: wrk.WrkResult, direct: wrk.WrkResult) -> str:
+    """The gateway's CPU a request: the servers' through it, less the upstream's alone."""
+    if not through.server_us_per_request or not direct.server_us_per_request:
+        return "(not measured)"
+    return f"{through.server_us_per_request - direct.server_us_per_request:,.0f}"
+
+
 def cpu_of(*results: wrk.WrkResult) -> str:
     """wrk's own CPU and the CPU other work took meanwhile, per run, in cores."""
     wrk_cpu = "/".join(f"{r.cpu_cores:.2f}" for r in results)
@@ -321,12 +328,7 @@ class Bench:
         direct, through = runs.first, runs.second
         added_p50 = statistics.median(added)
         added_p99 = through.p99_ms - direct.p99_ms
-        own = (
-            f"; the gateway's own CPU ≈ "
-            f"{through.server_us_per_request - direct.server_us_per_request:,.0f} µs/request"
-            if through.server_us_per_request and direct.server_us_per_request
-            else ""
-        )
+        own = f"; the gateway's own CPU ≈ {_own_cpu(through, direct)} µs/request"
         self.report.judge(
             rows.GATEWAY_LATENCY,
             measured=f"+{added_p50:.2f} ms p50 (median of {len(added)} alternating rounds: "
@@ -338,6 +340,42 @@ class Bench:
             + errors_of(*runs.runs()),
             ratio=f"+{added_p50:.2f} ms",
             ok=added_p50 <= 1.0 and not runs.faults(),
+        )
+
+    def gateway_idle(self, platform: Platform) -> None:
+        """5b. The same code and the same work in the gateway, in front of an upstream that
+        answers at once and one that first sleeps: what the gateway itself adds, and how much
+        more it costs when its process waits between a request's two halves."""
+        stub = self.resources.stub_upstream("stub-upstream")
+        gateway = self.resources.gateway("gateway-stub", platform.auth, stub)
+        try:
+            figures = []
+            for idle_us in (0, 1000):
+                path = f"/api/stub?idle_us={idle_us}"
+                runs = self.pair(
+                    (stub.url + path, [stub]),
+                    (gateway.url + path, [gateway, stub]),
+                    wrk.get_script({}),
+                    threads=1,
+                    connections=1,
+                )
+                added = statistics.median(b.p50_ms - a.p50_ms for a, b in runs.rounds)
+                own = _own_cpu(runs.second, runs.first)
+                figures.append((idle_us, added, own, runs))
+        finally:
+            gateway.stop()
+            stub.stop()
+        self.report.info(
+            rows.GATEWAY_IDLE,
+            measured="; ".join(
+                f"upstream idle {idle_us / 1000:g} ms: +{added:.2f} ms p50 (median of "
+                f"{len(runs.rounds)} alternating rounds, direct p50 {runs.first.p50_ms:.2f} ms), "
+                f"the gateway's own CPU ≈ {own} µs/request"
+                for idle_us, added, own, runs in figures
+            )
+            + " (wrk 1 connection)"
+            + errors_of(*(run for *_, runs in figures for run in runs.runs())),
+            ratio=" / ".join(f"+{added:.2f} ms" for _, added, _, _ in figures),
         )
 
     def asgi_servers(self, platform: Platform) -> None:
@@ -621,6 +659,7 @@ def run_platform(bench: Bench) -> None:
     steps: list[tuple[str, list[str], Callable[[Platform], None]]] = [
         ("auth on vs off", [rows.THROUGHPUT_DIRECT, rows.THROUGHPUT_GATEWAY], bench.auth_overhead),
         ("gateway latency", [rows.GATEWAY_LATENCY], bench.gateway_latency),
+        ("gateway idle", [rows.GATEWAY_IDLE], bench.gateway_idle),
         ("ASGI servers", [rows.ASGI], bench.asgi_servers),
         ("JWKS fetches", [rows.JWKS], bench.jwks_fetches),
         ("logins", [rows.LOGINS, rows.STALL], bench.logins),

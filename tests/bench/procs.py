@@ -182,6 +182,12 @@ class Resources:
         argv = [sys.executable, "-m", module, *args]
         return self.start(Service("todo_service", env, self.workdir / name, name=name, argv=argv))
 
+    def stub_upstream(self, name: str) -> Service:
+        """tests/bench/stub_upstream.py: answers every path at once (or after `?idle_us=`)."""
+        stub = Service("stub_upstream", {}, self.workdir / name, name=name)
+        stub.argv = [sys.executable, "-m", "tests.bench.stub_upstream", str(stub.port)]
+        return self.start(stub)
+
     def gateway(self, name: str, auth: Service, todo: Service) -> Service:
         env = {"GATEWAY_AUTH_URL": auth.url, "GATEWAY_TODO_URL": todo.url}
         return self.start(Service("gateway", env, self.workdir / name, name=name))
