@@ -1,37 +1,20 @@
 from __future__ import annotations
 
-import datetime
 import uuid
-from typing import Annotated, Any, Protocol
+from typing import Annotated, Any
 
 from litestar import Controller, Request, delete, get, patch, post, put
 from litestar.di import NamedDependency
 from litestar.params import FromPath, FromQuery, JSONBody, QueryParameter
 
 from kit.problems import FieldError, ProblemError
+from todo_service.tasks.models import Task
 from todo_service.tasks.schemas import TaskCreate, TaskPage, TaskUpdate, TaskView
-from todo_service.tasks.service import Status, TaskService
+from todo_service.tasks.service import Status, TaskRow, TaskService
 from token_verifier import VerifiedClaims
 
 
-class TaskFields(Protocol):
-    """A stored task (the ORM's Task, or a listing's TaskRow)."""
-
-    @property
-    def id(self) -> uuid.UUID: ...
-    @property
-    def title(self) -> str: ...
-    @property
-    def description(self) -> str: ...
-    @property
-    def completed(self) -> bool: ...
-    @property
-    def created_at(self) -> datetime.datetime: ...
-    @property
-    def updated_at(self) -> datetime.datetime: ...
-
-
-def _view(task: TaskFields) -> TaskView:
+def _view(task: Task | TaskRow) -> TaskView:
     return TaskView(
         id=str(task.id),
         title=task.title,

@@ -51,10 +51,8 @@ def _listing(*where: ColumnElement[bool]) -> tuple[HotRead, HotRead]:
 _MINE = Task.owner_id == bindparam("owner")
 # The listing is the todo service's hot path (every page a client shows): it runs as a
 # HotRead, without an ORM session, identity map or per-statement compilation.
-_LISTINGS = {
-    "all": _listing(_MINE),
-    "filtered": _listing(_MINE, Task.completed == bindparam("completed")),
-}
+_ALL = _listing(_MINE)
+_BY_STATUS = _listing(_MINE, Task.completed == bindparam("completed"))
 
 
 class TaskService:
@@ -69,10 +67,8 @@ class TaskService:
     ) -> tuple[list[TaskRow], int]:
         """One page of the owner's tasks and how many there are in all (with this status)."""
         params: dict[str, Any] = {"owner": owner}
-        if status == "all":
-            page, count = _LISTINGS["all"]
-        else:
-            page, count = _LISTINGS["filtered"]
+        page, count = _ALL if status == "all" else _BY_STATUS
+        if status != "all":
             params["completed"] = status == "completed"
         rows: Sequence[Sequence[Any]] = await page.all(
             self._read_engine, limit=limit, offset=offset, **params
