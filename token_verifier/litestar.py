@@ -7,8 +7,10 @@
         on_startup=[verifier_keys.start], on_shutdown=[verifier_keys.close],
     )
     # in a handler: claims = request.user  (a VerifiedClaims)
+    #               require_scope(claims, "tasks:read")  (403 insufficient_scope otherwise)
 
-A rejected request gets a 401 problem response with the RFC 6750 challenge.
+A rejected request gets a 401 problem response with the RFC 6750 challenge (naming the RFC 9728
+metadata URL when `resource_metadata` is given); a missing scope a 403 with its challenge.
 """
 
 from __future__ import annotations
@@ -27,17 +29,23 @@ from litestar.middleware import (
 from litestar.response import Response
 from litestar.types import ExceptionHandlersMap
 
-from token_verifier.errors import TokenRejected
+from token_verifier.errors import InsufficientScope, TokenRejected
 from token_verifier.verifier import TokenVerifier
 
 
 class TokenRejectedError(NotAuthorizedException):
     """Carries a TokenRejected through Litestar's exception handling."""
 
-    def __init__(self, rejected: TokenRejected, realm: str) -> None:
+    def __init__(
+        self, rejected: TokenRejected, realm: str, resource_metadata: str | None = None
+    ) -> None:
         super().__init__(
             detail=rejected.detail,
-            headers={"WWW-Authenticate": rejected.www_authenticate(realm)},
+            headers={
+                "WWW-Authenticate": rejected.www_authenticate(
+                    realm, resource_metadata=resource_metadata
+                )
+            },
         )
         self.rejected = rejected
 
@@ -59,10 +67,12 @@ class BearerAuthMiddleware(AbstractAuthenticationMiddleware):
         verifier: TokenVerifier,
         realm: str,
         exclude: str | list[str] | None = None,
+        resource_metadata: str | None = None,
     ) -> None:
         super().__init__(app, exclude=exclude)
         self._verifier = verifier
         self._realm = realm
+        self._resource_metadata = resource_metadata
 
     async def authenticate_request(
         self, connection: ASGIConnection[Any, Any, Any, Any]
@@ -71,15 +81,23 @@ class BearerAuthMiddleware(AbstractAuthenticationMiddleware):
         try:
             claims = await self._verifier.verify(token)
         except TokenRejected as rejected:
-            raise TokenRejectedError(rejected, self._realm) from None
+            raise TokenRejectedError(rejected, self._realm, self._resource_metadata) from None
         return AuthenticationResult(user=claims, auth=token)
 
 
 def bearer_auth(
-    verifier: TokenVerifier, *, realm: str = "todo-api", exclude: Sequence[str] = ()
+    verifier: TokenVerifier,
+    *,
+    realm: str = "todo-api",
+    exclude: Sequence[str] = (),
+    resource_metadata: str | None = None,
 ) -> DefineMiddleware:
     return DefineMiddleware(
-        BearerAuthMiddleware, verifier=verifier, realm=realm, exclude=list(exclude) or None
+        BearerAuthMiddleware,
+        verifier=verifier,
+        realm=realm,
+        exclude=list(exclude) or None,
+        resource_metadata=resource_metadata,
     )
 
 
@@ -101,4 +119,24 @@ def rejected_token_response(
     )
 
 
-EXCEPTION_HANDLERS: ExceptionHandlersMap = {TokenRejectedError: rejected_token_response}
+def insufficient_scope_response(
+    _: Request[Any, Any, Any], error: InsufficientScope
+) -> Response[dict[str, Any]]:
+    return Response(
+        {
+            "type": "about:blank",
+            "title": "Forbidden",
+            "status": 403,
+            "detail": error.detail,
+            "code": error.code,
+        },
+        status_code=403,
+        headers={"WWW-Authenticate": error.www_authenticate()},
+        media_type="application/problem+json",
+    )
+
+
+EXCEPTION_HANDLERS: ExceptionHandlersMap = {
+    TokenRejectedError: rejected_token_response,
+    InsufficientScope: insufficient_scope_response,
+}

@@ -15,7 +15,7 @@ from joserfc.errors import JoseError
 from joserfc.util import urlsafe_b64decode
 from prometheus_client import Counter
 
-from token_verifier.errors import TokenRejected
+from token_verifier.errors import InsufficientScope, TokenRejected
 from token_verifier.keys import ALGORITHMS, KeySource
 
 MAX_TOKEN_BYTES = 8 * 1024
@@ -32,16 +32,45 @@ _CACHED = VERIFICATIONS.labels("cached")
 _VERIFIED = VERIFICATIONS.labels("verified")
 
 
+class _AnyAudience:
+    def __repr__(self) -> str:
+        return "ANY_AUDIENCE"
+
+
+# For an authorization server's own introspection only: every audience it issues for. A
+# resource server names its own audience.
+ANY_AUDIENCE = _AnyAudience()
+
+
 @dataclass(frozen=True, slots=True)
 class VerifiedClaims:
+    """A verified access token. A person's token has a session (`sid`); a client's token (an
+    internal service, OAuth client credentials) has none: its `sub` is its `client_id`."""
+
     sub: str
-    sid: str
+    sid: str  # "" for a client's token
     jti: str
     iss: str
     aud: tuple[str, ...]
     iat: int
     exp: int
     claims: dict[str, Any]
+    client_id: str = ""
+    scopes: frozenset[str] = frozenset()
+
+    @property
+    def is_client(self) -> bool:
+        """A client's own token (client credentials), not a person's."""
+        return not self.sid
+
+    def has_scope(self, scope: str) -> bool:
+        return scope in self.scopes
+
+
+def require_scope(claims: VerifiedClaims, scope: str) -> None:
+    """Raise InsufficientScope unless the token holds `scope`."""
+    if scope not in claims.scopes:
+        raise InsufficientScope(scope)
 
 
 def _invalid(detail: str) -> TokenRejected:
@@ -85,7 +114,7 @@ class TokenVerifier:
         keys: KeySource,
         *,
         issuer: str,
-        audience: str | Sequence[str],
+        audience: str | Sequence[str] | _AnyAudience,
         leeway: int = MAX_LEEWAY_S,
         cache_size: int = 10_000,
         now: Callable[[], float] = time.time,
@@ -94,7 +123,11 @@ class TokenVerifier:
             raise ValueError(f"leeway must be between 0 and {MAX_LEEWAY_S} seconds")
         self._keys = keys
         self._issuer = issuer
-        self._audience = frozenset([audience] if isinstance(audience, str) else audience)
+        self._audience: frozenset[str] | None = (
+            None
+            if isinstance(audience, _AnyAudience)
+            else frozenset([audience] if isinstance(audience, str) else audience)
+        )
         self._leeway = leeway
         self._cache_size = cache_size
         self._cache: dict[str, tuple[VerifiedClaims, int]] = {}
@@ -187,8 +220,8 @@ class TokenVerifier:
             raise _invalid("token issuer not accepted")
         audience = claims.get("aud")
         audiences = tuple(audience) if isinstance(audience, list) else (audience,)
-        if not all(isinstance(item, str) for item in audiences) or not (
-            self._audience & set(audiences)
+        if not all(isinstance(item, str) and item for item in audiences) or (
+            self._audience is not None and not self._audience & set(audiences)
         ):
             raise _invalid("token audience not accepted")
         now = self._now()
@@ -203,15 +236,28 @@ class TokenVerifier:
         if iat - self._leeway > now:
             raise _invalid("token issued in the future")
         sub, sid, jti = claims.get("sub"), claims.get("sid"), claims.get("jti")
-        if not isinstance(sub, str) or not sub or not isinstance(sid, str) or not sid:
-            raise _invalid("token subject or session missing")
+        client_id, scope = claims.get("client_id"), claims.get("scope", "")
+        if not isinstance(sub, str) or not sub:
+            raise _invalid("token subject missing")
+        if client_id is not None and (not isinstance(client_id, str) or not client_id):
+            raise _invalid("token client_id malformed")
+        if sid is None:
+            # A client's token: it acts as itself, so its subject is its client id.
+            if client_id != sub:
+                raise _invalid("token session missing")
+        elif not isinstance(sid, str) or not sid:
+            raise _invalid("token session malformed")
+        if not isinstance(scope, str):
+            raise _invalid("token scope malformed")
         return VerifiedClaims(
             sub=sub,
-            sid=sid,
+            sid=sid or "",
             jti=jti if isinstance(jti, str) else "",
             iss=self._issuer,
             aud=tuple(str(item) for item in audiences),
             iat=iat,
             exp=exp,
             claims=claims,
+            client_id=client_id or "",
+            scopes=frozenset(scope.split()),
         )

@@ -21,7 +21,15 @@ from joserfc.jwk import ECKey, OctKey, OKPKey, RSAKey
 from auth_service.passwords.policy import MAX_LENGTH, check_password, normalise
 from kit.problems import ProblemError
 from tests.gateway.echo import echo_server
-from token_verifier import JwksCache, TokenRejected, TokenVerifier, VerificationKey
+from token_verifier import (
+    ANY_AUDIENCE,
+    InsufficientScope,
+    JwksCache,
+    TokenRejected,
+    TokenVerifier,
+    VerificationKey,
+    require_scope,
+)
 from token_verifier.keys import StaticKeys, import_jwks
 
 ISSUER = "https://issuer.example"
@@ -165,6 +173,46 @@ async def test_claims_rules() -> None:
         await verifier.verify(None)
     assert missing.value.code == "token_missing"
     assert missing.value.www_authenticate("todo-api") == 'Bearer realm="todo-api"'
+
+
+async def test_client_tokens_and_scopes() -> None:
+    """A client's token has no session: its subject is its client id, and it carries scopes."""
+    key = make_key("ES256")
+    verifier = TokenVerifier(keyset(key), issuer=ISSUER, audience=AUDIENCE)
+    client = await verifier.verify(
+        sign(key, "ES256", sub="billing", client_id="billing", sid=None, scope="tasks:read x")
+    )
+    assert client.is_client and client.sid == "" and client.client_id == "billing"
+    assert client.scopes == frozenset({"tasks:read", "x"})
+    require_scope(client, "tasks:read")
+    with pytest.raises(InsufficientScope) as short:
+        require_scope(client, "tasks:write")
+    assert (
+        short.value.www_authenticate() == 'Bearer error="insufficient_scope", scope="tasks:write"'
+    )
+    person = await verifier.verify(sign(key, "ES256", client_id="todo-app"))
+    assert not person.is_client and person.client_id == "todo-app" and person.scopes == frozenset()
+    for forged in (
+        sign(key, "ES256", sid=None, client_id="other"),  # no session, not acting as itself
+        sign(key, "ES256", sub="billing", sid=None, client_id=None),
+        sign(key, "ES256", sub="billing", sid=None, client_id="billing", scope=["tasks:read"]),
+        sign(key, "ES256", client_id=""),
+        sign(key, "ES256", client_id=7),
+        sign(key, "ES256", sid=""),
+        sign(key, "ES256", aud=""),
+    ):
+        with pytest.raises(TokenRejected) as rejected:
+            await verifier.verify(forged)
+        assert rejected.value.code == "token_invalid"
+    anywhere = TokenVerifier(keyset(key), issuer=ISSUER, audience=ANY_AUDIENCE)
+    assert (await anywhere.verify(sign(key, "ES256", aud="billing-api"))).aud == ("billing-api",)
+    challenge = TokenRejected("token_invalid", "bad").www_authenticate(
+        "todo-api", resource_metadata="https://x.example/.well-known/oauth-protected-resource"
+    )
+    assert challenge == (
+        'Bearer realm="todo-api", error="invalid_token", error_description="bad", '
+        'resource_metadata="https://x.example/.well-known/oauth-protected-resource"'
+    )
 
 
 @pytest.mark.filterwarnings("ignore:Key size should be")
