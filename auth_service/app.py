@@ -15,13 +15,19 @@ from litestar import Litestar
 from litestar.di import Provide
 from sqlalchemy import text
 
+from auth_service.clients.authentication import ClientAuthenticator
+from auth_service.clients.keys import RemoteClientKeys
+from auth_service.clients.replay import RedisReplayGuard, ReplayGuard, SqlReplayGuard
+from auth_service.clients.secrets import SecretHasher
 from auth_service.config import Settings
 from auth_service.keys.controller import WellKnownController
 from auth_service.keys.encryption import KeyEncryptor
 from auth_service.keys.ring import KeyRing
 from auth_service.keys.schedule import maintain_forever
+from auth_service.oauth.controller import OAuthController
+from auth_service.oauth.service import OAuthService
 from auth_service.passwords.hashing import PasswordHashing
-from auth_service.sessions.controller import OAuthTokenController, SessionController
+from auth_service.sessions.controller import SessionController
 from auth_service.sessions.factory import open_store, purge_forever
 from auth_service.sessions.service import SessionService
 from auth_service.tokens.bearer import AccessClaims, RingKeys, bearer_claims
@@ -34,7 +40,7 @@ from kit.logs import configure_logging
 from kit.problems import dependency_down_handlers
 from kit.redis_options import redis_options
 from kit.settings import load_or_exit
-from token_verifier import TokenVerifier
+from token_verifier import ANY_AUDIENCE, TokenVerifier
 
 
 def _limiter_storage(settings: Settings) -> Storage:
@@ -82,6 +88,7 @@ def create_app(
         issuer=settings.issuer,
         audience=settings.audience,
         ttl=settings.access_token_ttl,
+        first_party_client_id=settings.first_party_client_id,
         now=now,
     )
     holder: dict[str, AccountService] = {}
@@ -99,6 +106,29 @@ def create_app(
         now=now,
     )
     holder["accounts"] = accounts
+    replay: ReplayGuard = (
+        SqlReplayGuard(sessions)
+        if settings.redis_url is None
+        else RedisReplayGuard(settings.redis_url, prefix=f"{settings.redis_prefix}assertions:")
+    )
+    remote_client_keys = RemoteClientKeys()
+    ring_keys = RingKeys(ring)
+    oauth = OAuthService(
+        ClientAuthenticator(
+            engine,
+            SecretHasher(settings.key_encryption_key),
+            remote_client_keys,
+            replay,
+            assertion_audiences=frozenset({settings.issuer, f"{settings.issuer}/oauth/token"}),
+            now=now,
+        ),
+        issuer,
+        session_service,
+        TokenVerifier(ring_keys, issuer=settings.issuer, audience=ANY_AUDIENCE, now=now),
+        first_party_client_id=settings.first_party_client_id,
+        issuer_url=settings.issuer,
+        access_token_ttl=settings.access_token_ttl,
+    )
 
     @contextlib.asynccontextmanager
     async def lifespan(_: Litestar) -> AsyncIterator[None]:
@@ -108,6 +138,8 @@ def create_app(
             asyncio.create_task(maintain_forever(ring, settings.key_check_interval)),
             asyncio.create_task(purge_forever(store, now=now)),
         ]
+        if isinstance(replay, SqlReplayGuard):
+            background.append(asyncio.create_task(purge_forever(replay, now=now)))
         try:
             yield
         finally:
@@ -115,6 +147,8 @@ def create_app(
                 task.cancel()
             await asyncio.gather(*background, return_exceptions=True)
             await store.close()
+            await replay.close()
+            await remote_client_keys.close()
             passwords.close()
             await engine.dispose()
 
@@ -131,7 +165,7 @@ def create_app(
         route_handlers=[
             AccountController,
             SessionController,
-            OAuthTokenController,
+            OAuthController,
             WellKnownController,
         ],
         readiness={
@@ -150,8 +184,9 @@ def create_app(
             "ring": provide(ring),
             "accounts": provide(accounts),
             "session_service": provide(session_service),
+            "oauth": provide(oauth),
             "verifier": provide(
-                TokenVerifier(RingKeys(ring), issuer=settings.issuer, audience=settings.audience)
+                TokenVerifier(ring_keys, issuer=settings.issuer, audience=settings.audience)
             ),
             "claims": Provide(bearer_claims),
         },

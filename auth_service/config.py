@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import binascii
 import os
+import re
 import secrets
 import sys
 from dataclasses import dataclass, field
@@ -38,6 +39,7 @@ class Settings:
     argon2_parallelism: int = 1
     hash_workers: int = 2
     hash_queue: int = 32
+    first_party_client_id: str = "todo-app"
     host: str = "127.0.0.1"
     port: int = 8001
 
@@ -87,9 +89,17 @@ class Settings:
             argon2_parallelism=env.positive_int("AUTH_ARGON2_PARALLELISM", 1),
             hash_workers=env.positive_int("AUTH_HASH_WORKERS", os.cpu_count() or 2),
             hash_queue=env.non_negative_int("AUTH_HASH_QUEUE", 32),
+            first_party_client_id=_first_party_client_id(env),
             host=env.str("AUTH_HOST", "127.0.0.1"),
             port=env.port("AUTH_PORT", 8001),
         )
+
+
+def _first_party_client_id(env: Env) -> str:
+    value = env.str("AUTH_FIRST_PARTY_CLIENT_ID", "todo-app")
+    if not re.fullmatch(r"[a-z0-9-]{3,63}", value):
+        raise ConfigError("AUTH_FIRST_PARTY_CLIENT_ID", "3-63 lower-case letters, digits and '-'")
+    return value
 
 
 def _audience(env: Env) -> tuple[str, ...]:

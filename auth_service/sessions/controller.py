@@ -1,10 +1,8 @@
-"""Refresh rotation, logout and the user's own sessions (`/auth/...`), plus the OAuth 2.0
-token endpoint (`/oauth/token`, RFC 6749 §6) for standard clients."""
+"""Refresh rotation, logout and the user's own sessions (`/auth/...`)."""
 
 from __future__ import annotations
 
 import datetime
-import urllib.parse
 from typing import Any
 
 import msgspec
@@ -23,7 +21,6 @@ from auth_service.tokens.responses import (
     REFRESH_COOKIE,
     cleared_refresh_cookie,
     cookie_mode,
-    refresh_expires_in,
     token_response,
 )
 from kit.problems import FieldError, ProblemError
@@ -134,62 +131,3 @@ class SessionController(Controller):
         if len(session_id) > 64:
             raise ProblemError(404, "not_found", "no such session")
         await session_service.end_session(user_id=claims.sub, session_id=session_id)
-
-
-def _oauth_error(error: str, description: str, status: int = 400) -> Response[dict[str, str]]:
-    return Response(
-        {"error": error, "error_description": description},
-        status_code=status,
-        headers=NO_STORE,
-        media_type="application/json",
-    )
-
-
-class OAuthTokenController(Controller):
-    path = "/oauth"
-    tags = ["oauth"]
-
-    @post("/token", status_code=200)
-    async def token(
-        self,
-        request: Request[Any, Any, Any],
-        session_service: NamedDependency[SessionService],
-    ) -> Response[Any]:
-        """`grant_type=refresh_token&refresh_token=…`, form-encoded; OAuth error bodies."""
-        content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
-        if content_type != "application/x-www-form-urlencoded":
-            return _oauth_error("invalid_request", "the body must be form-encoded")
-        try:
-            pairs = urllib.parse.parse_qsl(
-                (await request.body()).decode(), keep_blank_values=True, strict_parsing=False
-            )
-        except (UnicodeDecodeError, ValueError):
-            return _oauth_error("invalid_request", "the body is not a valid form")
-        names = [name for name, _ in pairs]
-        if len(names) != len(set(names)):
-            return _oauth_error("invalid_request", "a parameter was sent more than once")
-        form = dict(pairs)
-        if "grant_type" not in form:
-            return _oauth_error("invalid_request", "grant_type is required")
-        if form["grant_type"] != "refresh_token":
-            return _oauth_error("unsupported_grant_type", "only refresh_token is supported here")
-        token = form.get("refresh_token", "")
-        if not token:
-            return _oauth_error("invalid_request", "refresh_token is required")
-        if len(token) > MAX_TOKEN_LENGTH:
-            return _oauth_error("invalid_grant", "refresh token not recognised")
-        try:
-            signed_in = await session_service.refresh(token)
-        except ProblemError as problem:
-            if problem.status != 401:
-                raise
-            return _oauth_error("invalid_grant", problem.detail)
-        refresh = signed_in.refresh
-        body = {
-            "access_token": signed_in.access.token,
-            "token_type": "Bearer",
-            "expires_in": signed_in.access.expires_in,
-            "refresh_token": refresh.refresh_token,
-            "refresh_token_expires_in": refresh_expires_in(refresh),
-        }
-        return Response(body, status_code=200, headers=NO_STORE, media_type="application/json")

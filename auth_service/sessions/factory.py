@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Callable
+from typing import Protocol
 
 import structlog
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -33,13 +34,18 @@ def open_store(
     )
 
 
+class Purgeable(Protocol):
+    async def purge_expired(self, *, now: float) -> int: ...
+
+
 async def purge_forever(
-    store: RefreshSessionStore,
+    store: Purgeable,
     *,
     now: Callable[[], float] = time.time,
     interval: float = PURGE_INTERVAL_S,
 ) -> None:
-    """Delete ended sessions now and then; a failure is logged and retried next time."""
+    """Delete what has ended (sessions, used assertions) now and then; a failure is logged
+    and retried next time."""
     while True:
         try:
             purged = await store.purge_expired(now=now())

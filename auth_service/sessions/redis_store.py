@@ -267,6 +267,33 @@ class RedisRefreshSessionStore:
             await self._redis.srem(user_key, *gone)
         return sorted(live, key=lambda info: info.last_used_at, reverse=True)
 
+    async def session(self, session_id: str, *, now: float) -> SessionInfo | None:
+        found = await self._live(session_id, now)
+        return None if found is None else found[0]
+
+    async def session_of(self, refresh_token: str, *, now: float) -> SessionInfo | None:
+        presented = digest(refresh_token)
+        sid, expires, retired = await self._redis.hmget(
+            self._key("t", presented), ["sid", "exp", "retired"]
+        )
+        if sid is None or expires is None or retired is not None or float(expires) <= now:
+            return None
+        found = await self._live(str(sid), now)
+        if found is None or found[1] != presented:
+            return None
+        return found[0]
+
+    async def _live(self, sid: str, now: float) -> tuple[SessionInfo, str] | None:
+        """The live session and its current token's digest."""
+        row = await self._redis.hmget(
+            self._key("s", sid),
+            ["user", "revoked", "created", "used", "exp", "curexp", "ua", "ip", "cur"],
+        )
+        if row[0] is None or row[1] is not None:
+            return None
+        info = _info(sid, str(row[0]), row[2:8])
+        return (info, str(row[8])) if info.expires_at > now else None
+
     async def purge_expired(self, *, now: float) -> int:
         """Redis expires every key with its session; nothing to do."""
         return 0

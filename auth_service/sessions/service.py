@@ -59,7 +59,9 @@ class SessionService:
         refresh = await self._store.create(
             user_id=user_id, user_agent=client.user_agent, ip=client.ip, now=self._now()
         )
-        access = await self._issuer.issue(user_id=user_id, session_id=refresh.session.id)
+        access = await self._issuer.issue(
+            user_id=user_id, session_id=refresh.session.id, auth_time=refresh.session.created_at
+        )
         return SignedIn(access=access, refresh=refresh, email=email)
 
     async def refresh(self, refresh_token: str) -> SignedIn:
@@ -83,7 +85,9 @@ class SessionService:
             raise ProblemError(401, REVOKED, "session has ended")
         REFRESHES.labels("ok").inc()
         access = await self._issuer.issue(
-            user_id=refresh.session.user_id, session_id=refresh.session.id
+            user_id=refresh.session.user_id,
+            session_id=refresh.session.id,
+            auth_time=refresh.session.created_at,
         )
         return SignedIn(access=access, refresh=refresh, email=email)
 
@@ -99,6 +103,19 @@ class SessionService:
             user_id=user_id, now=self._now(), except_session_id=keep_session_id
         )
         security_event("sessions_ended", user_id=user_id, reason="password_changed", count=ended)
+
+    async def live_session(self, session_id: str) -> SessionInfo | None:
+        return await self._store.session(session_id, now=self._now())
+
+    async def live_session_of(self, refresh_token: str) -> SessionInfo | None:
+        return await self._store.session_of(refresh_token, now=self._now())
+
+    async def revoke_token(self, refresh_token: str) -> None:
+        """RFC 7009: the session of a refresh token ends (any user's: holding it is proof)."""
+        await self._store.revoke_by_token(refresh_token, now=self._now())
+
+    async def end_session_of_access_token(self, *, user_id: str, session_id: str) -> None:
+        await self._store.revoke_session(user_id=user_id, session_id=session_id, now=self._now())
 
     async def list_sessions(self, *, user_id: str) -> list[SessionInfo]:
         return await self._store.list_sessions(user_id=user_id, now=self._now())

@@ -36,6 +36,10 @@ def _info(row: RefreshSession) -> SessionInfo:
     )
 
 
+def _live(row: RefreshSession, now: float) -> bool:
+    return row.revoked_at is None and row.expires_at > now and row.current_expires_at > now
+
+
 class SqlRefreshSessionStore:
     def __init__(self, sessions: async_sessionmaker[AsyncSession], lifetimes: Lifetimes) -> None:
         self._sessions = sessions
@@ -181,6 +185,22 @@ class SqlRefreshSessionStore:
         )
         async with self._sessions() as db:
             return [_info(row) for row in (await db.execute(query)).scalars()]
+
+    async def session(self, session_id: str, *, now: float) -> SessionInfo | None:
+        async with self._sessions() as db:
+            row = await db.get(RefreshSession, session_id)
+            return _info(row) if row is not None and _live(row, now) else None
+
+    async def session_of(self, refresh_token: str, *, now: float) -> SessionInfo | None:
+        presented = digest(refresh_token)
+        async with self._sessions() as db:
+            token = await db.get(RefreshToken, presented)
+            if token is None or token.retired_at is not None or token.expires_at <= now:
+                return None
+            row = await db.get(RefreshSession, token.session_id)
+            if row is None or row.current_digest != presented or not _live(row, now):
+                return None
+            return _info(row)
 
     async def purge_expired(self, *, now: float) -> int:
         """Sessions past their end (maximum age, or their last token's expiry) go, with their

@@ -89,6 +89,15 @@ class RefreshSessionStore(Protocol):
 
     async def list_sessions(self, *, user_id: str, now: float) -> list[SessionInfo]: ...
 
+    async def session(self, session_id: str, *, now: float) -> SessionInfo | None:
+        """The session if it is live (not ended, not expired); None otherwise."""
+        ...
+
+    async def session_of(self, refresh_token: str, *, now: float) -> SessionInfo | None:
+        """The live session whose current, unexpired refresh token this is; None for a
+        retired, expired or unknown token. Changes nothing (introspection)."""
+        ...
+
     async def purge_expired(self, *, now: float) -> int:
         """Delete what has expired (the SQL store; Redis expires keys by itself)."""
         ...

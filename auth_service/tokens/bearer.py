@@ -43,7 +43,7 @@ async def bearer_claims(
     request: Request[Any, Any, Any], verifier: NamedDependency[TokenVerifier]
 ) -> VerifiedClaims:
     try:
-        return await verifier.verify(bearer_token(request.headers.get("authorization")))
+        claims = await verifier.verify(bearer_token(request.headers.get("authorization")))
     except TokenRejected as rejected:
         raise ProblemError(
             401,
@@ -51,3 +51,6 @@ async def bearer_claims(
             rejected.detail,
             headers={"WWW-Authenticate": rejected.www_authenticate("todo-api")},
         ) from None
+    if claims.is_client:  # these routes are a person's own account
+        raise ProblemError(403, "forbidden", "a client's token does not act for a person")
+    return claims

@@ -44,12 +44,14 @@ class AccessTokenIssuer:
         issuer: str,
         audience: tuple[str, ...],
         ttl: int,
+        first_party_client_id: str = "todo-app",
         now: Callable[[], float] = time.time,
     ) -> None:
         self._ring = ring
         self._issuer = issuer
         self._audience: str | list[str] = audience[0] if len(audience) == 1 else list(audience)
         self._ttl = ttl
+        self._first_party = first_party_client_id
         self._now = now
         self._signers: dict[str, _Signer] = {}
 
@@ -65,19 +67,53 @@ class AccessTokenIssuer:
             self._signers[active.kid] = signer
         return signer
 
-    async def issue(self, *, user_id: str, session_id: str) -> AccessToken:
-        active = (await self._ring.snapshot()).active
+    async def issue(
+        self,
+        *,
+        user_id: str,
+        session_id: str,
+        auth_time: float,
+        amr: tuple[str, ...] = ("pwd",),
+    ) -> AccessToken:
+        """A person's token: their session, how and when they signed in (RFC 9068 §2.2.1)."""
         issued_at = int(self._now())
-        claims = {
-            "iss": self._issuer,
-            "sub": user_id,
-            "aud": self._audience,
-            "iat": issued_at,
-            "nbf": issued_at,
-            "exp": issued_at + self._ttl,
-            "jti": uuid.uuid4().hex,
-            "sid": session_id,
-        }
+        return await self._sign(
+            {
+                "iss": self._issuer,
+                "sub": user_id,
+                "aud": self._audience,
+                "iat": issued_at,
+                "nbf": issued_at,
+                "exp": issued_at + self._ttl,
+                "jti": uuid.uuid4().hex,
+                "sid": session_id,
+                "client_id": self._first_party,
+                "auth_time": int(auth_time),
+                "amr": list(amr),
+            }
+        )
+
+    async def issue_for_client(
+        self, *, client_id: str, scopes: tuple[str, ...], audience: str
+    ) -> AccessToken:
+        """A client's own token (client credentials): it acts as itself, with no session."""
+        issued_at = int(self._now())
+        return await self._sign(
+            {
+                "iss": self._issuer,
+                "sub": client_id,
+                "aud": audience,
+                "iat": issued_at,
+                "nbf": issued_at,
+                "exp": issued_at + self._ttl,
+                "jti": uuid.uuid4().hex,
+                "client_id": client_id,
+                "scope": " ".join(scopes),
+            }
+        )
+
+    async def _sign(self, claims: dict[str, Any]) -> AccessToken:
+        active = (await self._ring.snapshot()).active
         signer = self._signer(active)
         signing_input = signer.header_segment + b"." + urlsafe_b64encode(_JSON.encode(claims))
         signature = urlsafe_b64encode(signer.sign(signing_input, active.key))

@@ -75,7 +75,11 @@ async def test_access_token_format(client: Client, auth_settings: Settings) -> N
     assert header["typ"] == "at+jwt"
     assert header["alg"] == "ES256"
     assert header["kid"]
-    assert set(claims) == {"iss", "sub", "aud", "iat", "nbf", "exp", "jti", "sid"}
+    assert set(claims) == {
+        "iss", "sub", "aud", "iat", "nbf", "exp", "jti", "sid", "client_id", "auth_time", "amr"
+    }  # fmt: skip
+    assert claims["client_id"] == auth_settings.first_party_client_id == "todo-app"
+    assert claims["amr"] == ["pwd"] and claims["auth_time"] <= claims["iat"]
     assert claims["iss"] == auth_settings.issuer
     assert claims["aud"] == "todo-api"
     assert claims["sub"] == body["user"]["id"]
