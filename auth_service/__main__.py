@@ -1,4 +1,4 @@
-"""`python -m auth_service serve | migrate | rotate-keys [--force] | check-keys`."""
+"""`python -m auth_service serve | migrate | rotate-keys [--force] | check-keys | clients …`."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ from pathlib import Path
 
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from auth_service.clients import cli as clients_cli
 from auth_service.config import Settings
 from auth_service.keys.encryption import KeyDecryptionError, KeyEncryptor
 from auth_service.keys.ring import KeyRing, RotationTooSoonError
@@ -70,10 +71,13 @@ def main() -> None:
     rotate = commands.add_parser("rotate-keys", help="make the next signing key active now")
     rotate.add_argument("--force", action="store_true", help="rotate even if the next key is new")
     commands.add_parser("check-keys", help="check the stored keys open with this key")
+    clients_cli.add_parser(commands)
     args = parser.parse_args()
     settings = load_or_exit(Settings.from_env)
 
-    if args.command == "migrate":
+    if args.command == "clients":
+        clients_cli.main(args, settings)
+    elif args.command == "migrate":
         database.upgrade(settings.database_url, MIGRATIONS)
     elif args.command == "check-keys":
         _check_keys_or_exit(settings)

@@ -119,7 +119,12 @@ def create_app(
             SecretHasher(settings.key_encryption_key),
             remote_client_keys,
             replay,
-            assertion_audiences=frozenset({settings.issuer, f"{settings.issuer}/oauth/token"}),
+            # The issuer, or the endpoint the assertion is presented at (what standard
+            # clients, Authlib's among them, put in `aud` by default).
+            assertion_audiences=frozenset(
+                {settings.issuer}
+                | {f"{settings.issuer}/oauth/{name}" for name in ("token", "introspect", "revoke")}
+            ),
             now=now,
         ),
         issuer,

@@ -305,6 +305,7 @@ def start_stack(
     *,
     auth_replicas: int = 1,
     todo_replicas: int = 1,
+    gateway_port: int | None = None,
 ) -> Stack:
     """Start auth replicas, then todo replicas (keys from the first auth), then the gateway
     over all of them. Embedded storage in `workdir` unless `env` names servers."""
@@ -327,7 +328,9 @@ def start_stack(
         "GATEWAY_TODO_URL": ",".join(todo.url for todo in todos),
         **env,
     }
-    gateway = ServiceProcess("gateway", env=gateway_env, workdir=workdir).start()
+    gateway = ServiceProcess(
+        "gateway", env=gateway_env, workdir=workdir, port=gateway_port or free_port()
+    ).start()
     stack = Stack(gateway=gateway, auths=auths, todos=todos, env=dict(env), workdir=workdir)
 
     def ready() -> bool:

@@ -14,12 +14,13 @@ from kit.database import create_engine, database_down_handlers
 from kit.logs import configure_logging
 from kit.settings import load_or_exit
 from todo_service.config import Settings
+from todo_service.resource.controller import ResourceMetadataController
 from todo_service.tasks.controller import TaskController, owner_of, task_uuid
 from todo_service.tasks.service import TaskService
 from token_verifier import JwksCache, TokenVerifier, VerifiedClaims
 from token_verifier.litestar import EXCEPTION_HANDLERS, bearer_auth
 
-PUBLIC_PATHS = ["^/health/", "^/metrics", "^/schema"]
+PUBLIC_PATHS = ["^/health/", "^/metrics", "^/schema", "^/.well-known/oauth-protected-resource$"]
 
 
 class KeysNotLoadedError(Exception):
@@ -59,7 +60,7 @@ def create_app(settings: Settings | None = None) -> ServedApp:
     return build_app(
         service="todo",
         title="Todo service",
-        route_handlers=[TaskController],
+        route_handlers=[TaskController, ResourceMetadataController],
         readiness={"database": database_ready, "jwks": keys_ready},
         extra_exception_handlers={
             **database_down_handlers(),
@@ -67,10 +68,18 @@ def create_app(settings: Settings | None = None) -> ServedApp:
         },
         dependencies={
             "tasks": Provide(lambda: tasks, use_cache=True, sync_to_thread=False),
+            "settings": Provide(lambda: settings, use_cache=True, sync_to_thread=False),
             "owner": Provide(owner_of, sync_to_thread=False),
             "task": Provide(task_uuid, sync_to_thread=False),
         },
-        middleware=[bearer_auth(verifier, realm=settings.audience[0], exclude=PUBLIC_PATHS)],
+        middleware=[
+            bearer_auth(
+                verifier,
+                realm=settings.audience[0],
+                exclude=PUBLIC_PATHS,
+                resource_metadata=settings.resource_metadata_url,
+            )
+        ],
         lifespan=[lifespan],
         signature_namespace={"VerifiedClaims": VerifiedClaims},
     )

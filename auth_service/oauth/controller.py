@@ -21,8 +21,8 @@ async def _answer(request: Request[Any, Any, Any], handler: Handler) -> Response
         body = await handler(request.headers.get("authorization"), form)
     except OAuthError as error:
         return error.response()
-    if body is None:
-        return Response(None, status_code=200, headers=NO_STORE)
+    if body is None:  # RFC 7009: the body carries nothing
+        return Response(b"", status_code=200, headers=NO_STORE, media_type="text/plain")
     return Response(body, status_code=200, headers=NO_STORE, media_type="application/json")
 
 

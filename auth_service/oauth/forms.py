@@ -50,7 +50,10 @@ async def read_form(request: Request[Any, Any, Any]) -> dict[str, str]:
         raise OAuthError("invalid_request", "the body must be form-encoded")
     try:
         pairs = urllib.parse.parse_qsl(
-            (await request.body()).decode("utf-8"), keep_blank_values=True, strict_parsing=False
+            (await request.body()).decode("utf-8"),
+            keep_blank_values=True,
+            strict_parsing=False,
+            errors="strict",  # a percent-escape that is not UTF-8 is refused, not replaced
         )
     except (UnicodeDecodeError, ValueError):
         raise OAuthError("invalid_request", "the body is not a valid form") from None

@@ -203,7 +203,7 @@ class OAuthService:
             "token_type": "Bearer",
         }
         if claims.is_client:
-            body["scope"] = " ".join(sorted(claims.scopes))
+            body["scope"] = raw.get("scope", "")
         else:
             body["sid"] = claims.sid
             for name in ("auth_time", "amr", "nbf"):

@@ -282,3 +282,25 @@ async def test_purge_removes_ended_sessions(subject: StoreUnderTest) -> None:
     assert await store.purge_expired(now=T0 + LIFETIMES.refresh_ttl + 1) >= 1
     assert await _refused(store, old.refresh_token, T0 + 120) == INVALID
     assert (await store.rotate(fresh.refresh_token, now=T0 + 501)).session.id == fresh.session.id
+
+
+async def test_looking_a_session_up_changes_nothing(subject: StoreUnderTest) -> None:
+    """Introspection's view: the live session by id, and by its current refresh token only."""
+    store = subject.store
+    user = _user()
+    first = await store.create(user_id=user, user_agent="ua", ip="127.0.0.1", now=T0)
+    sid = first.session.id
+    found = await store.session(sid, now=T0 + 1)
+    assert found is not None and found.user_id == user
+    by_token = await store.session_of(first.refresh_token, now=T0 + 1)
+    assert by_token is not None and by_token.id == sid
+    # Looking did not rotate or retire anything.
+    second = await store.rotate(first.refresh_token, now=T0 + 2)
+    assert await store.session_of(first.refresh_token, now=T0 + 3) is None  # retired
+    assert (await store.session_of(second.refresh_token, now=T0 + 3)) is not None
+    assert await store.session_of(second.refresh_token, now=T0 + 2 + 101) is None  # idle expiry
+    assert await store.session_of("unknown", now=T0 + 3) is None
+    assert await store.session("no-such-session", now=T0 + 3) is None
+    await store.revoke_by_token(second.refresh_token, now=T0 + 4)
+    assert await store.session(sid, now=T0 + 5) is None
+    assert await store.session_of(second.refresh_token, now=T0 + 5) is None

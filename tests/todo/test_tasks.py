@@ -130,12 +130,17 @@ async def test_authentication_errors(todo: Client, alice: User) -> None:
     missing = await todo.get(alice.tasks)
     assert missing.status_code == 401
     assert missing.json()["code"] == "token_missing"
-    assert missing.headers["www-authenticate"] == 'Bearer realm="todo-api"'
+    # RFC 6750 with RFC 9728's pointer to the resource's metadata.
+    assert missing.headers["www-authenticate"] == (
+        'Bearer realm="todo-api", '
+        'resource_metadata="http://127.0.0.1:8000/.well-known/oauth-protected-resource"'
+    )
     assert missing.headers["content-type"].startswith("application/problem+json")
     garbage = await todo.get(alice.tasks, headers={"Authorization": "Bearer not-a-token"})
     assert garbage.status_code == 401
     assert garbage.json()["code"] == "token_invalid"
     assert 'error="invalid_token"' in garbage.headers["www-authenticate"]
+    assert "resource_metadata=" in garbage.headers["www-authenticate"]
     basic = await todo.get(alice.tasks, headers={"Authorization": "Basic dXNlcjpwYXNz"})
     assert basic.json()["code"] == "token_missing"
     # Health, metrics and the schema are public.

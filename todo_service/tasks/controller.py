@@ -11,7 +11,7 @@ from kit.problems import FieldError, ProblemError
 from todo_service.tasks.models import Task
 from todo_service.tasks.schemas import TaskCreate, TaskPage, TaskUpdate, TaskView
 from todo_service.tasks.service import Status, TaskRow, TaskService
-from token_verifier import VerifiedClaims
+from token_verifier import VerifiedClaims, require_scope
 
 
 def _view(task: Task | TaskRow) -> TaskView:
@@ -25,9 +25,22 @@ def _view(task: Task | TaskRow) -> TaskView:
     )
 
 
+READ_SCOPE, WRITE_SCOPE = "tasks:read", "tasks:write"
+SCOPES = (READ_SCOPE, WRITE_SCOPE)
+_READS = frozenset({"GET", "HEAD"})
+
+
 def owner_of(request: Request[VerifiedClaims, Any, Any], user_id: FromPath[str]) -> uuid.UUID:
-    """The path's user must be the token's subject: nobody works in another user's list."""
+    """Whose list this is. A person works in their own list only (the path's user is the
+    token's subject). An internal service's token works in any user's list, by its scopes:
+    `tasks:read` to read, `tasks:write` to change."""
     claims = request.user
+    if claims.is_client:
+        require_scope(claims, READ_SCOPE if request.method in _READS else WRITE_SCOPE)
+        try:
+            return uuid.UUID(user_id)
+        except ValueError:
+            raise FieldError("user_id", "not a user id (UUID)") from None
     if user_id != claims.sub:
         raise ProblemError(403, "forbidden", "this list belongs to another user")
     try:
