@@ -241,7 +241,7 @@ async def test_private_key_jwt_grant_and_every_refusal(
                 "aud": "http://127.0.0.1:8000",
                 "exp": now + 300,
                 "jti": uuid.uuid4().hex,
-            },  # fmt: skip
+            },
             OctKey.import_key(str(ec.as_dict(private=False)).encode()),
             algorithms=["HS256"],
         ),
