@@ -14,13 +14,13 @@ import functools
 import json
 import time
 import urllib.parse
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import structlog
 from prometheus_client import Counter
-from sqlalchemy import bindparam, or_, select
+from sqlalchemy import and_, bindparam, or_, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from auth_service.clients import assertions
@@ -39,16 +39,25 @@ CLIENT_AUTHENTICATIONS = Counter(
 )
 MAX_CLIENT_ID_LENGTH = 63
 
+# The client and its live secrets in one statement: a row per secret (or one with no digest).
 _CLIENT = HotRead(
     select(
-        Client.id, Client.scopes, Client.audiences, Client.jwks, Client.jwks_uri, Client.disabled
-    ).where(Client.id == bindparam("client_id"))
-)
-_SECRETS = HotRead(
-    select(ClientSecret.digest).where(
-        ClientSecret.client_id == bindparam("client_id"),
-        or_(ClientSecret.expires_at.is_(None), ClientSecret.expires_at > bindparam("now")),
+        Client.id,
+        Client.scopes,
+        Client.audiences,
+        Client.jwks,
+        Client.jwks_uri,
+        Client.disabled,
+        ClientSecret.digest,
     )
+    .outerjoin(
+        ClientSecret,
+        and_(
+            ClientSecret.client_id == Client.id,
+            or_(ClientSecret.expires_at.is_(None), ClientSecret.expires_at > bindparam("now")),
+        ),
+    )
+    .where(Client.id == bindparam("client_id"))
 )
 
 
@@ -143,28 +152,25 @@ class ClientAuthenticator:
         """The client exists and is not disabled (introspection of its tokens)."""
         if not 0 < len(client_id) <= MAX_CLIENT_ID_LENGTH:
             return False
-        row = await _CLIENT.first(self._engine, client_id=client_id)
-        return row is not None and not row[5]
+        rows = await _CLIENT.all(self._engine, client_id=client_id, now=self._now())
+        return bool(rows) and not rows[0][5]
 
-    async def _client(self, client_id: str, method: str) -> tuple[Any, ...]:
-        row = None
+    async def _client(self, client_id: str, method: str) -> tuple[tuple[Any, ...], list[str]]:
+        """The client's row and the digests of its live secrets."""
+        rows: Sequence[Sequence[Any]] = []
         if 0 < len(client_id) <= MAX_CLIENT_ID_LENGTH:
-            row = await _CLIENT.first(self._engine, client_id=client_id)
-        if row is None or row[5]:
-            CLIENT_AUTHENTICATIONS.labels(method, "unknown" if row is None else "disabled").inc()
+            rows = await _CLIENT.all(self._engine, client_id=client_id, now=self._now())
+        if not rows or rows[0][5]:
+            CLIENT_AUTHENTICATIONS.labels(method, "disabled" if rows else "unknown").inc()
             raise InvalidClient("client authentication failed", basic=method == CLIENT_SECRET_BASIC)
-        return tuple(row)
+        return tuple(rows[0][:6]), [str(row[6]) for row in rows if row[6] is not None]
 
     async def _by_secret(
         self, client_id: str, secret: str, *, claimed: str | None
     ) -> AuthenticatedClient:
         if claimed is not None and claimed != client_id:
             raise InvalidClient("client_id does not match the credentials", basic=True)
-        row = await self._client(client_id, CLIENT_SECRET_BASIC)
-        digests = [
-            str(found[0])
-            for found in await _SECRETS.all(self._engine, client_id=row[0], now=self._now())
-        ]
+        row, digests = await self._client(client_id, CLIENT_SECRET_BASIC)
         if (
             not secret
             or len(secret) > MAX_SECRET_LENGTH
@@ -189,7 +195,7 @@ class ClientAuthenticator:
             client_id = unverified.client_id
             if claimed is not None and claimed != client_id:
                 raise assertions.AssertionRefused("client_id does not match the assertion")
-            row = await self._client(client_id, PRIVATE_KEY_JWT)
+            row, _ = await self._client(client_id, PRIVATE_KEY_JWT)
             keys = await self._keys(row, want_kid=unverified.kid)
             now = self._now()
             jti, until = assertions.verify(unverified, keys, audiences=self._audiences, now=now)

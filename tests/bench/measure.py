@@ -11,7 +11,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from tests.bench import micro, rows, wrk
+from tests.bench import micro, oauth, rows, wrk
 from tests.bench.cpu import CpuSnapshot
 from tests.bench.procs import PASSWORD, Resources, Service, register
 from tests.bench.report import Report, n
@@ -581,6 +581,7 @@ class Bench:
             prefix=platform.auth_redis_prefix,
             user_id=platform.account.user_id,
         )
+        self.ours["refresh_rps"] = result.ok_rps
         self.report.judge(
             rows.REFRESH_REDIS,
             measured=_rotation_text(result, count),
@@ -664,6 +665,16 @@ def run_platform(bench: Bench) -> None:
         ("JWKS fetches", [rows.JWKS], bench.jwks_fetches),
         ("logins", [rows.LOGINS, rows.STALL], bench.logins),
         ("refresh (Redis)", [rows.REFRESH_REDIS], bench.refresh_redis),
+        (
+            "oauth client credentials",
+            [rows.CLIENT_CREDENTIALS],
+            lambda platform: oauth.client_credentials(bench, platform),
+        ),
+        (
+            "oauth introspection",
+            [rows.INTROSPECTION],
+            lambda platform: oauth.introspection(bench, platform),
+        ),
     ]
     wanted = [step for step in steps if bench.timing.selects(step[0])]
     for name, keys, _ in steps:
