@@ -27,6 +27,8 @@ from auth_service.keys.schedule import maintain_forever
 from auth_service.oauth.controller import OAuthController
 from auth_service.oauth.service import OAuthService
 from auth_service.passwords.hashing import PasswordHashing
+from auth_service.revocations.controller import RevocationController
+from auth_service.revocations.log import RevocationLog
 from auth_service.sessions.controller import SessionController
 from auth_service.sessions.factory import open_store, purge_forever
 from auth_service.sessions.service import SessionService
@@ -96,7 +98,8 @@ def create_app(
     async def email_of(user_id: str) -> str | None:
         return await holder["accounts"].email_of(user_id)
 
-    session_service = SessionService(store, issuer, email_of, now=now)
+    revocations = RevocationLog(sessions, access_token_ttl=settings.access_token_ttl, now=now)
+    session_service = SessionService(store, issuer, email_of, revocations, now=now)
     accounts = AccountService(
         engine,
         passwords,
@@ -142,6 +145,7 @@ def create_app(
         background = [
             asyncio.create_task(maintain_forever(ring, settings.key_check_interval)),
             asyncio.create_task(purge_forever(store, now=now)),
+            asyncio.create_task(purge_forever(revocations, now=now, interval=60)),
         ]
         if isinstance(replay, SqlReplayGuard):
             background.append(asyncio.create_task(purge_forever(replay, now=now)))
@@ -172,6 +176,7 @@ def create_app(
             SessionController,
             OAuthController,
             WellKnownController,
+            RevocationController,
         ],
         readiness={
             "database": database_ready,
@@ -190,6 +195,7 @@ def create_app(
             "accounts": provide(accounts),
             "session_service": provide(session_service),
             "oauth": provide(oauth),
+            "revocations": provide(revocations),
             "verifier": provide(
                 TokenVerifier(ring_keys, issuer=settings.issuer, audience=settings.audience)
             ),

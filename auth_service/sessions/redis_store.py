@@ -23,7 +23,13 @@ from typing import Any
 import redis.asyncio as redis
 
 from auth_service.sessions import store
-from auth_service.sessions.store import IssuedRefresh, Lifetimes, RefreshError, SessionInfo
+from auth_service.sessions.store import (
+    EndedSession,
+    IssuedRefresh,
+    Lifetimes,
+    RefreshError,
+    SessionInfo,
+)
 from auth_service.sessions.tokens import (
     digest,
     new_refresh_token,
@@ -79,17 +85,18 @@ local f = redis.call('HMGET', skey, 'created', 'used', 'exp', 'curexp', 'ua', 'i
 return {status, sid, user, f[1], f[2], f[3], f[4], f[5], f[6], out_sealed}
 """
 
-# Ends the session a token (current or retired) belongs to. Returns 1 when it ended one.
+# Ends the session a token (current or retired) belongs to. Returns {sid, user} when it
+# ended one, an empty list otherwise.
 _END_SESSION_OF = """
 local p = ARGV[1]
 local sid = redis.call('HGET', KEYS[1], 'sid')
-if not sid then return 0 end
+if not sid then return {} end
 local skey = p .. 's:' .. sid
 local s = redis.call('HMGET', skey, 'user', 'revoked')
-if not s[1] or s[2] then return 0 end
+if not s[1] or s[2] then return {} end
 redis.call('HSET', skey, 'revoked', ARGV[2])
 redis.call('SREM', p .. 'u:' .. s[1], sid)
-return 1
+return {sid, s[1]}
 """
 
 # Ends one live session if it is the user's. Returns 1 when it did.
@@ -103,17 +110,17 @@ redis.call('SREM', p .. 'u:' .. user, sid)
 return 1
 """
 
-# Ends every session of the user but one (ARGV[3], may be empty). Returns how many it ended.
+# Ends every session of the user but one (ARGV[3], may be empty). Returns the ids it ended.
 _REVOKE_ALL = """
 local p, user, keep, now = ARGV[1], ARGV[2], ARGV[3], ARGV[4]
 local ukey = p .. 'u:' .. user
-local ended = 0
+local ended = {}
 for _, sid in ipairs(redis.call('SMEMBERS', ukey)) do
   if sid ~= keep then
     local skey = p .. 's:' .. sid
     if redis.call('EXISTS', skey) == 1 and not redis.call('HGET', skey, 'revoked') then
       redis.call('HSET', skey, 'revoked', now)
-      ended = ended + 1
+      table.insert(ended, sid)
     end
     redis.call('SREM', ukey, sid)
   end
@@ -223,10 +230,11 @@ class RedisRefreshSessionStore:
             successor = successor_or_none
         return IssuedRefresh(session=info, refresh_token=successor, expires_at=info.expires_at)
 
-    async def revoke_by_token(self, refresh_token: str, *, now: float) -> None:
-        await self._end_session_of(
+    async def revoke_by_token(self, refresh_token: str, *, now: float) -> EndedSession | None:
+        ended: list[Any] = await self._end_session_of(
             keys=[self._key("t", digest(refresh_token))], args=[self._prefix, _stamp(now)]
         )
+        return EndedSession(str(ended[0]), str(ended[1])) if ended else None
 
     async def revoke_session(self, *, user_id: str, session_id: str, now: float) -> bool:
         ended = await self._revoke_session(
@@ -236,11 +244,11 @@ class RedisRefreshSessionStore:
 
     async def revoke_all(
         self, *, user_id: str, now: float, except_session_id: str | None = None
-    ) -> int:
-        ended = await self._revoke_all(
+    ) -> list[str]:
+        ended: list[Any] = await self._revoke_all(
             keys=[], args=[self._prefix, user_id, except_session_id or "", _stamp(now)]
         )
-        return int(ended)
+        return [str(sid) for sid in ended]
 
     async def list_sessions(self, *, user_id: str, now: float) -> list[SessionInfo]:
         user_key = self._key("u", user_id)

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 
 from prometheus_client import Counter
 
+from auth_service.revocations.log import RevocationLog
 from auth_service.sessions.store import (
     REUSED,
     REVOKED,
@@ -46,12 +47,14 @@ class SessionService:
         store: RefreshSessionStore,
         issuer: AccessTokenIssuer,
         email_of: EmailLookup,
+        revocations: RevocationLog,
         *,
         now: Callable[[], float] = time.time,
     ) -> None:
         self._store = store
         self._issuer = issuer
         self._email_of = email_of
+        self._revocations = revocations
         self._now = now
 
     async def start(self, *, user_id: str, email: str, client: ClientInfo) -> SignedIn:
@@ -70,7 +73,8 @@ class SessionService:
             refresh = await self._store.rotate(refresh_token, now=self._now())
         except RefreshError as error:
             REFRESHES.labels(error.code).inc()
-            if error.code == REUSED:
+            if error.code == REUSED and error.session_id is not None:
+                await self._revocations.sessions_ended([error.session_id])
                 security_event(
                     "refresh_token_reused",
                     user_id=error.user_id,
@@ -80,7 +84,9 @@ class SessionService:
             raise ProblemError(401, error.code, error.detail) from None
         email = await self._email_of(refresh.session.user_id)
         if email is None:  # the account is gone; its sessions go with it
-            await self._store.revoke_all(user_id=refresh.session.user_id, now=self._now())
+            await self._revocations.sessions_ended(
+                await self._store.revoke_all(user_id=refresh.session.user_id, now=self._now())
+            )
             REFRESHES.labels(REVOKED).inc()
             raise ProblemError(401, REVOKED, "session has ended")
         REFRESHES.labels("ok").inc()
@@ -92,17 +98,24 @@ class SessionService:
         return SignedIn(access=access, refresh=refresh, email=email)
 
     async def logout(self, refresh_token: str) -> None:
-        await self._store.revoke_by_token(refresh_token, now=self._now())
+        ended = await self._store.revoke_by_token(refresh_token, now=self._now())
+        if ended is not None:
+            await self._revocations.sessions_ended([ended.session_id])
 
-    async def logout_all(self, *, user_id: str) -> None:
+    async def logout_all(self, *, user_id: str, reason: str = "logout_all") -> list[str]:
         ended = await self._store.revoke_all(user_id=user_id, now=self._now())
-        security_event("sessions_ended", user_id=user_id, reason="logout_all", count=ended)
+        await self._revocations.sessions_ended(ended)
+        security_event("sessions_ended", user_id=user_id, reason=reason, count=len(ended))
+        return ended
 
     async def end_other_sessions(self, *, user_id: str, keep_session_id: str) -> None:
         ended = await self._store.revoke_all(
             user_id=user_id, now=self._now(), except_session_id=keep_session_id
         )
-        security_event("sessions_ended", user_id=user_id, reason="password_changed", count=ended)
+        await self._revocations.sessions_ended(ended)
+        security_event(
+            "sessions_ended", user_id=user_id, reason="password_changed", count=len(ended)
+        )
 
     async def live_session(self, session_id: str) -> SessionInfo | None:
         return await self._store.session(session_id, now=self._now())
@@ -110,12 +123,11 @@ class SessionService:
     async def live_session_of(self, refresh_token: str) -> SessionInfo | None:
         return await self._store.session_of(refresh_token, now=self._now())
 
-    async def revoke_token(self, refresh_token: str) -> None:
-        """RFC 7009: the session of a refresh token ends (any user's: holding it is proof)."""
-        await self._store.revoke_by_token(refresh_token, now=self._now())
-
     async def end_session_of_access_token(self, *, user_id: str, session_id: str) -> None:
-        await self._store.revoke_session(user_id=user_id, session_id=session_id, now=self._now())
+        if await self._store.revoke_session(
+            user_id=user_id, session_id=session_id, now=self._now()
+        ):
+            await self._revocations.sessions_ended([session_id])
 
     async def list_sessions(self, *, user_id: str) -> list[SessionInfo]:
         return await self._store.list_sessions(user_id=user_id, now=self._now())
@@ -125,3 +137,4 @@ class SessionService:
             user_id=user_id, session_id=session_id, now=self._now()
         ):
             raise ProblemError(404, "not_found", "no such session")
+        await self._revocations.sessions_ended([session_id])

@@ -15,7 +15,13 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from auth_service.sessions import store
 from auth_service.sessions.models import RefreshSession, RefreshToken
-from auth_service.sessions.store import IssuedRefresh, Lifetimes, RefreshError, SessionInfo
+from auth_service.sessions.store import (
+    EndedSession,
+    IssuedRefresh,
+    Lifetimes,
+    RefreshError,
+    SessionInfo,
+)
 from auth_service.sessions.tokens import (
     digest,
     new_refresh_token,
@@ -134,16 +140,19 @@ class SqlRefreshSessionStore:
             session=_info(session), refresh_token=successor, expires_at=successor_expires
         )
 
-    async def revoke_by_token(self, refresh_token: str, *, now: float) -> None:
+    async def revoke_by_token(self, refresh_token: str, *, now: float) -> EndedSession | None:
         async with self._sessions.begin() as db:
             token = await db.get(RefreshToken, digest(refresh_token))
             if token is None:
-                return
-            await db.execute(
+                return None
+            ended = await db.execute(
                 update(RefreshSession)
                 .where(RefreshSession.id == token.session_id, RefreshSession.revoked_at.is_(None))
                 .values(revoked_at=now)
+                .returning(RefreshSession.id, RefreshSession.user_id)
             )
+            row = ended.first()
+        return EndedSession(row[0], row[1]) if row is not None else None
 
     async def revoke_session(self, *, user_id: str, session_id: str, now: float) -> bool:
         async with self._sessions.begin() as db:
@@ -162,15 +171,15 @@ class SqlRefreshSessionStore:
 
     async def revoke_all(
         self, *, user_id: str, now: float, except_session_id: str | None = None
-    ) -> int:
+    ) -> list[str]:
         query = update(RefreshSession).where(
             RefreshSession.user_id == user_id, RefreshSession.revoked_at.is_(None)
         )
         if except_session_id is not None:
             query = query.where(RefreshSession.id != except_session_id)
         async with self._sessions.begin() as db:
-            result = await db.execute(query.values(revoked_at=now))
-        return int(getattr(result, "rowcount", 0))
+            result = await db.execute(query.values(revoked_at=now).returning(RefreshSession.id))
+            return [str(sid) for sid in result.scalars()]
 
     async def list_sessions(self, *, user_id: str, now: float) -> list[SessionInfo]:
         query = (

@@ -14,7 +14,7 @@ usable refresh token, and only a holder of the rotated token can open it.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Protocol
+from typing import NamedTuple, Protocol
 
 
 class RefreshError(Exception):
@@ -48,6 +48,11 @@ class SessionInfo:
     ip: str
 
 
+class EndedSession(NamedTuple):
+    session_id: str
+    user_id: str
+
+
 @dataclass(frozen=True)
 class Lifetimes:
     """How long tokens and sessions live, and the grace window for racing clients (seconds)."""
@@ -75,8 +80,9 @@ class RefreshSessionStore(Protocol):
         """Retire `refresh_token` and return its successor, or raise RefreshError."""
         ...
 
-    async def revoke_by_token(self, refresh_token: str, *, now: float) -> None:
-        """End the session the token belongs to (current or retired token); idempotent."""
+    async def revoke_by_token(self, refresh_token: str, *, now: float) -> EndedSession | None:
+        """End the session the token belongs to (current or retired token); idempotent. The
+        session it ended, if it ended one."""
         ...
 
     async def revoke_session(self, *, user_id: str, session_id: str, now: float) -> bool:
@@ -85,7 +91,9 @@ class RefreshSessionStore(Protocol):
 
     async def revoke_all(
         self, *, user_id: str, now: float, except_session_id: str | None = None
-    ) -> int: ...
+    ) -> list[str]:
+        """End every live session of the user (but one); the ids of those it ended."""
+        ...
 
     async def list_sessions(self, *, user_id: str, now: float) -> list[SessionInfo]: ...
 

@@ -1,7 +1,7 @@
 from __future__ import annotations
 
 from advanced_alchemy.mixins import AuditColumns, UUIDv7PrimaryKey
-from sqlalchemy import String
+from sqlalchemy import JSON, String
 from sqlalchemy.orm import Mapped, mapped_column
 
 from auth_service.database import Base
@@ -13,3 +13,5 @@ class User(UUIDv7PrimaryKey, AuditColumns, Base):
     # Stored normalised (trimmed, lower-cased), so the unique index is case-insensitive.
     email: Mapped[str] = mapped_column(String(320), unique=True, index=False)
     password_hash: Mapped[str] = mapped_column(String(255))
+    # "admin" is the one role the platform itself gives meaning to; tokens carry them.
+    roles: Mapped[list[str]] = mapped_column(JSON, default=list, server_default="[]")

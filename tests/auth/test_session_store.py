@@ -204,12 +204,14 @@ async def test_unknown_token_is_invalid(subject: StoreUnderTest) -> None:
 
 async def test_logout_by_any_token_of_the_session(subject: StoreUnderTest) -> None:
     store = subject.store
-    first = await store.create(user_id=_user(), user_agent="", ip="", now=T0)
+    user = _user()
+    first = await store.create(user_id=user, user_agent="", ip="", now=T0)
     second = await store.rotate(first.refresh_token, now=T0 + 1)
-    await store.revoke_by_token(first.refresh_token, now=T0 + 2)
+    ended = await store.revoke_by_token(first.refresh_token, now=T0 + 2)
+    assert ended == (first.session.id, user)  # what the revocation list is told
     assert await _refused(store, second.refresh_token, T0 + 3) == REVOKED
-    await store.revoke_by_token(first.refresh_token, now=T0 + 4)  # idempotent
-    await store.revoke_by_token(secrets.token_urlsafe(32), now=T0 + 4)  # unknown: no error
+    assert await store.revoke_by_token(first.refresh_token, now=T0 + 4) is None  # idempotent
+    assert await store.revoke_by_token(secrets.token_urlsafe(32), now=T0 + 4) is None
 
 
 async def test_sessions_of_a_user(subject: StoreUnderTest) -> None:
@@ -229,11 +231,13 @@ async def test_sessions_of_a_user(subject: StoreUnderTest) -> None:
     assert not await store.revoke_session(user_id=owner, session_id=a.session.id, now=T0 + 5)
     assert await _refused(store, a.refresh_token, T0 + 5) == REVOKED
 
-    assert await store.revoke_all(user_id=owner, now=T0 + 6, except_session_id=b.session.id) == 1
+    ended = await store.revoke_all(user_id=owner, now=T0 + 6, except_session_id=b.session.id)
+    assert ended == [c.session.id]
     assert [info.id for info in await store.list_sessions(user_id=owner, now=T0 + 7)] == [
         b.session.id
     ]
-    assert await store.revoke_all(user_id=owner, now=T0 + 8) == 1
+    assert await store.revoke_all(user_id=owner, now=T0 + 8) == [b.session.id]
+    assert await store.revoke_all(user_id=owner, now=T0 + 8) == []
     assert await store.list_sessions(user_id=owner, now=T0 + 9) == []
     assert await _refused(store, b.refresh_token, T0 + 9) == REVOKED
     # The other user's session was never touched.
