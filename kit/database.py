@@ -8,6 +8,7 @@ concurrent read-then-write transactions deadlock and one fails with "database is
 from __future__ import annotations
 
 import asyncio
+import json
 import threading
 from collections.abc import Sequence
 from pathlib import Path
@@ -134,6 +135,12 @@ def single_statement_reads(engine: AsyncEngine) -> AsyncEngine:
     if engine.dialect.name == "postgresql":
         return engine.execution_options(isolation_level="AUTOCOMMIT")
     return engine
+
+
+def json_column(value: Any) -> Any:
+    """A JSON column's value as a HotRead hands it: decoded by SQLAlchemy on SQLite, the
+    server's text on asyncpg (the driver leaves json to its caller)."""
+    return json.loads(value) if isinstance(value, str) else value
 
 
 class HotRead:

@@ -29,7 +29,7 @@ from auth_service.clients.models import Client, ClientSecret
 from auth_service.clients.registry import CLIENT_SECRET_BASIC, PRIVATE_KEY_JWT
 from auth_service.clients.replay import ReplayGuard
 from auth_service.clients.secrets import MAX_SECRET_LENGTH, SecretHasher
-from kit.database import HotRead
+from kit.database import HotRead, json_column
 
 log = structlog.get_logger("clients")
 CLIENT_AUTHENTICATIONS = Counter(
@@ -90,9 +90,7 @@ class AuthenticatedClient:
 
 
 def _json_list(value: Any) -> tuple[str, ...]:
-    """A JSON column as the driver hands it: a list through SQLAlchemy, text from asyncpg."""
-    parsed = json.loads(value) if isinstance(value, str) else value
-    return tuple(str(item) for item in parsed)
+    return tuple(str(item) for item in json_column(value))
 
 
 def basic_credentials(authorization: str | None) -> tuple[str, str] | None:

@@ -6,7 +6,7 @@ way on SQLite and PostgreSQL, and the Redis store uses the same numbers.
 
 from __future__ import annotations
 
-from sqlalchemy import Float, ForeignKey, LargeBinary, String
+from sqlalchemy import Float, ForeignKey, LargeBinary, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from auth_service.database import Base
@@ -28,6 +28,7 @@ class RefreshSession(Base):
     revoked_at: Mapped[float | None] = mapped_column(Float, nullable=True)
     user_agent: Mapped[str] = mapped_column(String(256))
     ip: Mapped[str] = mapped_column(String(45))
+    claims: Mapped[str] = mapped_column(Text, default="{}", server_default="{}")
 
 
 class RefreshToken(Base):

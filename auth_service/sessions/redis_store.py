@@ -44,7 +44,7 @@ local p, sid, user, digest, now = ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5]
 local exp, curexp, ua, ip, finish = ARGV[6], ARGV[7], ARGV[8], ARGV[9], tonumber(ARGV[10])
 local skey, tkey, ukey = p .. 's:' .. sid, p .. 't:' .. digest, p .. 'u:' .. user
 redis.call('HSET', skey, 'user', user, 'created', now, 'used', now, 'exp', exp,
-  'cur', digest, 'curexp', curexp, 'ua', ua, 'ip', ip)
+  'cur', digest, 'curexp', curexp, 'ua', ua, 'ip', ip, 'claims', ARGV[11])
 redis.call('EXPIREAT', skey, finish)
 redis.call('HSET', tkey, 'sid', sid, 'exp', curexp)
 redis.call('EXPIREAT', tkey, finish)
@@ -53,7 +53,7 @@ if redis.call('EXPIRETIME', ukey) < finish then redis.call('EXPIREAT', ukey, fin
 return 1
 """
 
-# Returns {status, sid, user, created, used, exp, curexp, ua, ip, sealed}.
+# Returns {status, sid, user, created, used, exp, curexp, ua, ip, claims, sealed}.
 _ROTATE = """
 local p, now, grace = ARGV[1], tonumber(ARGV[2]), tonumber(ARGV[3])
 local new_digest, sealed, ttl = ARGV[4], ARGV[5], tonumber(ARGV[6])
@@ -81,8 +81,8 @@ else
   redis.call('SREM', p .. 'u:' .. user, sid)
   return {'reused', sid, user}
 end
-local f = redis.call('HMGET', skey, 'created', 'used', 'exp', 'curexp', 'ua', 'ip')
-return {status, sid, user, f[1], f[2], f[3], f[4], f[5], f[6], out_sealed}
+local f = redis.call('HMGET', skey, 'created', 'used', 'exp', 'curexp', 'ua', 'ip', 'claims')
+return {status, sid, user, f[1], f[2], f[3], f[4], f[5], f[6], f[7] or '{}', out_sealed}
 """
 
 # Ends the session a token (current or retired) belongs to. Returns {sid, user} when it
@@ -133,8 +133,11 @@ def _stamp(value: float) -> str:
     return f"{value:.6f}"
 
 
+SESSION_FIELDS = ["created", "used", "exp", "curexp", "ua", "ip", "claims"]
+
+
 def _info(sid: str, user: str, fields: list[Any]) -> SessionInfo:
-    created, used, expires, current_expires, user_agent, ip = fields
+    created, used, expires, current_expires, user_agent, ip, claims = fields
     return SessionInfo(
         id=sid,
         user_id=user,
@@ -143,6 +146,7 @@ def _info(sid: str, user: str, fields: list[Any]) -> SessionInfo:
         expires_at=min(float(expires), float(current_expires)),
         user_agent=user_agent or "",
         ip=ip or "",
+        claims=claims or "{}",
     )
 
 
@@ -165,7 +169,9 @@ class RedisRefreshSessionStore:
     def _key(self, kind: str, name: str) -> str:
         return f"{self._prefix}{kind}:{name}"
 
-    async def create(self, *, user_id: str, user_agent: str, ip: str, now: float) -> IssuedRefresh:
+    async def create(
+        self, *, user_id: str, user_agent: str, ip: str, now: float, claims: str = "{}"
+    ) -> IssuedRefresh:
         token = new_refresh_token()
         sid = str(uuid.uuid4())
         session_expires = now + self._lifetimes.session_max_age
@@ -183,6 +189,7 @@ class RedisRefreshSessionStore:
                 user_agent,
                 ip,
                 math.ceil(session_expires),
+                claims,
             ],
         )
         info = SessionInfo(
@@ -193,6 +200,7 @@ class RedisRefreshSessionStore:
             expires_at=token_expires,
             user_agent=user_agent,
             ip=ip,
+            claims=claims,
         )
         return IssuedRefresh(session=info, refresh_token=token, expires_at=token_expires)
 
@@ -220,10 +228,10 @@ class RedisRefreshSessionStore:
             raise RefreshError(store.EXPIRED, "refresh token expired", **ids)
         if status == "reused":
             raise RefreshError(store.REUSED, "refresh token was already used", **ids)
-        info = _info(result[1], result[2], result[3:9])
+        info = _info(result[1], result[2], result[3:10])
         if status == "grace":
             successor_or_none = open_successor(
-                base64.b64decode(result[9]), rotated_token=refresh_token
+                base64.b64decode(result[10]), rotated_token=refresh_token
             )
             if successor_or_none is None:  # cannot happen unless the store was tampered with
                 raise RefreshError(store.INVALID, "refresh token not recognised")
@@ -257,10 +265,7 @@ class RedisRefreshSessionStore:
             return []
         async with self._redis.pipeline(transaction=False) as pipe:
             for sid in sids:
-                pipe.hmget(
-                    self._key("s", sid),
-                    ["user", "revoked", "created", "used", "exp", "curexp", "ua", "ip"],
-                )
+                pipe.hmget(self._key("s", sid), ["user", "revoked", *SESSION_FIELDS])
             rows = await pipe.execute()
         live: list[SessionInfo] = []
         gone: list[str] = []
@@ -294,13 +299,12 @@ class RedisRefreshSessionStore:
     async def _live(self, sid: str, now: float) -> tuple[SessionInfo, str] | None:
         """The live session and its current token's digest."""
         row = await self._redis.hmget(
-            self._key("s", sid),
-            ["user", "revoked", "created", "used", "exp", "curexp", "ua", "ip", "cur"],
+            self._key("s", sid), ["user", "revoked", *SESSION_FIELDS, "cur"]
         )
         if row[0] is None or row[1] is not None:
             return None
-        info = _info(sid, str(row[0]), row[2:8])
-        return (info, str(row[8])) if info.expires_at > now else None
+        info = _info(sid, str(row[0]), row[2:9])
+        return (info, str(row[9])) if info.expires_at > now else None
 
     async def purge_expired(self, *, now: float) -> int:
         """Redis expires every key with its session; nothing to do."""

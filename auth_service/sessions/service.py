@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import json
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 
 from prometheus_client import Counter
@@ -57,15 +58,36 @@ class SessionService:
         self._revocations = revocations
         self._now = now
 
-    async def start(self, *, user_id: str, email: str, client: ClientInfo) -> SignedIn:
-        """A new session for a user who just proved who they are (login, register)."""
+    async def start(
+        self,
+        *,
+        user_id: str,
+        email: str,
+        client: ClientInfo,
+        roles: Sequence[str] = (),
+        amr: Sequence[str] = ("pwd",),
+    ) -> SignedIn:
+        """A new session for a user who just proved who they are (login, register): how they
+        did and what they may do are fixed for the session's tokens."""
+        claims = json.dumps({"amr": list(amr), "roles": list(roles)}, separators=(",", ":"))
         refresh = await self._store.create(
-            user_id=user_id, user_agent=client.user_agent, ip=client.ip, now=self._now()
+            user_id=user_id,
+            user_agent=client.user_agent,
+            ip=client.ip,
+            now=self._now(),
+            claims=claims,
         )
-        access = await self._issuer.issue(
-            user_id=user_id, session_id=refresh.session.id, auth_time=refresh.session.created_at
+        return SignedIn(access=await self._access(refresh.session), refresh=refresh, email=email)
+
+    async def _access(self, session: SessionInfo) -> AccessToken:
+        claims = json.loads(session.claims)
+        return await self._issuer.issue(
+            user_id=session.user_id,
+            session_id=session.id,
+            auth_time=session.created_at,
+            amr=tuple(claims.get("amr") or ("pwd",)),
+            roles=tuple(claims.get("roles") or ()),
         )
-        return SignedIn(access=access, refresh=refresh, email=email)
 
     async def refresh(self, refresh_token: str) -> SignedIn:
         """Rotate a refresh token (or answer a racing client within the grace window)."""
@@ -90,12 +112,7 @@ class SessionService:
             REFRESHES.labels(REVOKED).inc()
             raise ProblemError(401, REVOKED, "session has ended")
         REFRESHES.labels("ok").inc()
-        access = await self._issuer.issue(
-            user_id=refresh.session.user_id,
-            session_id=refresh.session.id,
-            auth_time=refresh.session.created_at,
-        )
-        return SignedIn(access=access, refresh=refresh, email=email)
+        return SignedIn(access=await self._access(refresh.session), refresh=refresh, email=email)
 
     async def logout(self, refresh_token: str) -> None:
         ended = await self._store.revoke_by_token(refresh_token, now=self._now())

@@ -39,6 +39,7 @@ def _info(row: RefreshSession) -> SessionInfo:
         expires_at=min(row.current_expires_at, row.expires_at),
         user_agent=row.user_agent,
         ip=row.ip,
+        claims=row.claims,
     )
 
 
@@ -51,7 +52,9 @@ class SqlRefreshSessionStore:
         self._sessions = sessions
         self._lifetimes = lifetimes
 
-    async def create(self, *, user_id: str, user_agent: str, ip: str, now: float) -> IssuedRefresh:
+    async def create(
+        self, *, user_id: str, user_agent: str, ip: str, now: float, claims: str = "{}"
+    ) -> IssuedRefresh:
         token = new_refresh_token()
         session_expires = now + self._lifetimes.session_max_age
         token_expires = min(now + self._lifetimes.refresh_ttl, session_expires)
@@ -66,6 +69,7 @@ class SqlRefreshSessionStore:
             revoked_at=None,
             user_agent=user_agent,
             ip=ip,
+            claims=claims,
         )
         async with self._sessions.begin() as db:
             db.add(row)

@@ -46,6 +46,9 @@ class SessionInfo:
     expires_at: float
     user_agent: str
     ip: str
+    # A JSON object: what every access token of the session says of how the person signed in
+    # (`amr`) and what they may do (`roles`), fixed at sign-in.
+    claims: str = "{}"
 
 
 class EndedSession(NamedTuple):
@@ -73,7 +76,7 @@ class IssuedRefresh:
 
 class RefreshSessionStore(Protocol):
     async def create(
-        self, *, user_id: str, user_agent: str, ip: str, now: float
+        self, *, user_id: str, user_agent: str, ip: str, now: float, claims: str = "{}"
     ) -> IssuedRefresh: ...
 
     async def rotate(self, refresh_token: str, *, now: float) -> IssuedRefresh:

@@ -74,24 +74,27 @@ class AccessTokenIssuer:
         session_id: str,
         auth_time: float,
         amr: tuple[str, ...] = ("pwd",),
+        roles: tuple[str, ...] = (),
     ) -> AccessToken:
-        """A person's token: their session, how and when they signed in (RFC 9068 §2.2.1)."""
+        """A person's token: their session, how and when they signed in (RFC 9068 §2.2.1),
+        and their roles when they have any."""
         issued_at = int(self._now())
-        return await self._sign(
-            {
-                "iss": self._issuer,
-                "sub": user_id,
-                "aud": self._audience,
-                "iat": issued_at,
-                "nbf": issued_at,
-                "exp": issued_at + self._ttl,
-                "jti": uuid.uuid4().hex,
-                "sid": session_id,
-                "client_id": self._first_party,
-                "auth_time": int(auth_time),
-                "amr": list(amr),
-            }
-        )
+        claims: dict[str, Any] = {
+            "iss": self._issuer,
+            "sub": user_id,
+            "aud": self._audience,
+            "iat": issued_at,
+            "nbf": issued_at,
+            "exp": issued_at + self._ttl,
+            "jti": uuid.uuid4().hex,
+            "sid": session_id,
+            "client_id": self._first_party,
+            "auth_time": int(auth_time),
+            "amr": list(amr),
+        }
+        if roles:
+            claims["roles"] = list(roles)
+        return await self._sign(claims)
 
     async def issue_for_client(
         self, *, client_id: str, scopes: tuple[str, ...], audience: str

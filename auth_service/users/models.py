@@ -1,7 +1,7 @@
 from __future__ import annotations
 
 from advanced_alchemy.mixins import AuditColumns, UUIDv7PrimaryKey
-from sqlalchemy import JSON, String
+from sqlalchemy import JSON, Boolean, String, false
 from sqlalchemy.orm import Mapped, mapped_column
 
 from auth_service.database import Base
@@ -15,3 +15,5 @@ class User(UUIDv7PrimaryKey, AuditColumns, Base):
     password_hash: Mapped[str] = mapped_column(String(255))
     # "admin" is the one role the platform itself gives meaning to; tokens carry them.
     roles: Mapped[list[str]] = mapped_column(JSON, default=list, server_default="[]")
+    # Disabled by an administrator: no sign-in, every session ended.
+    disabled: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())

@@ -83,11 +83,14 @@ class AccountService:
             await self._count_failure(address)
             LOGINS.labels("invalid_credentials").inc()
             raise INVALID_CREDENTIALS
+        if found.disabled:  # said only to whoever knows the password
+            LOGINS.labels("disabled").inc()
+            raise ProblemError(403, "account_disabled", "this account is disabled")
         if self._passwords.needs_rehash(found.password_hash):
             await self._store_hash(found.user_id, await self._passwords.hash(secret))
         LOGINS.labels("success").inc()
         return await self._session_service.start(
-            user_id=str(found.user_id), email=found.email, client=client
+            user_id=str(found.user_id), email=found.email, client=client, roles=found.roles
         )
 
     async def change_password(self, user_id: str, session_id: str, current: str, new: str) -> None:

@@ -1,4 +1,5 @@
-"""The revocation list, users' roles, and the audit log.
+"""The revocation list, users' roles and disabled flag, what a session's tokens say, and the
+audit log.
 
 Revision ID: 0004
 Revises: 0003
@@ -36,6 +37,13 @@ def upgrade() -> None:
     op.create_index("ix_revocations_expires_at", "revocations", ["expires_at"])
     with op.batch_alter_table("users") as users:
         users.add_column(sa.Column("roles", sa.JSON(), nullable=False, server_default="[]"))
+        users.add_column(
+            sa.Column("disabled", sa.Boolean(), nullable=False, server_default=sa.false())
+        )
+    with op.batch_alter_table("refresh_sessions") as refresh_sessions:
+        refresh_sessions.add_column(
+            sa.Column("claims", sa.Text(), nullable=False, server_default="{}")
+        )
     op.create_table(
         "audit_events",
         sa.Column("id", sa.String(length=36), nullable=False),
@@ -58,7 +66,10 @@ def downgrade() -> None:
     op.drop_index("ix_audit_events_subject_id", table_name="audit_events")
     op.drop_index("ix_audit_events_at", table_name="audit_events")
     op.drop_table("audit_events")
+    with op.batch_alter_table("refresh_sessions") as refresh_sessions:
+        refresh_sessions.drop_column("claims")
     with op.batch_alter_table("users") as users:
+        users.drop_column("disabled")
         users.drop_column("roles")
     op.drop_index("ix_revocations_expires_at", table_name="revocations")
     op.drop_index("ix_revocations_created_at", table_name="revocations")
