@@ -15,6 +15,7 @@ from litestar import Litestar
 from litestar.di import Provide
 from sqlalchemy import text
 
+from auth_service.audit.log import AuditLog, remember_origin
 from auth_service.clients.authentication import ClientAuthenticator
 from auth_service.clients.keys import RemoteClientKeys
 from auth_service.clients.replay import RedisReplayGuard, ReplayGuard, SqlReplayGuard
@@ -99,12 +100,14 @@ def create_app(
         return await holder["accounts"].email_of(user_id)
 
     revocations = RevocationLog(sessions, access_token_ttl=settings.access_token_ttl, now=now)
-    session_service = SessionService(store, issuer, email_of, revocations, now=now)
+    audit = AuditLog(sessions, retention=settings.audit_retention, now=now)
+    session_service = SessionService(store, issuer, email_of, revocations, audit, now=now)
     accounts = AccountService(
         engine,
         passwords,
         session_service,
         MovingWindowRateLimiter(_limiter_storage(settings)),
+        audit,
         login_failure_limit=settings.login_failure_limit,
         now=now,
     )
@@ -146,6 +149,8 @@ def create_app(
             asyncio.create_task(maintain_forever(ring, settings.key_check_interval)),
             asyncio.create_task(purge_forever(store, now=now)),
             asyncio.create_task(purge_forever(revocations, now=now, interval=60)),
+            asyncio.create_task(purge_forever(audit, now=now)),
+            asyncio.create_task(audit.write_forever()),
         ]
         if isinstance(replay, SqlReplayGuard):
             background.append(asyncio.create_task(purge_forever(replay, now=now)))
@@ -155,6 +160,7 @@ def create_app(
             for task in background:
                 task.cancel()
             await asyncio.gather(*background, return_exceptions=True)
+            await audit.flush()
             await store.close()
             await replay.close()
             await remote_client_keys.close()
@@ -196,11 +202,13 @@ def create_app(
             "session_service": provide(session_service),
             "oauth": provide(oauth),
             "revocations": provide(revocations),
+            "audit": provide(audit),
             "verifier": provide(
                 TokenVerifier(ring_keys, issuer=settings.issuer, audience=settings.audience)
             ),
             "claims": Provide(bearer_claims),
         },
         lifespan=[lifespan],
+        before_request=remember_origin,
         signature_namespace={"AccessClaims": AccessClaims},
     )

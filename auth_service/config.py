@@ -40,6 +40,7 @@ class Settings:
     hash_workers: int = 2
     hash_queue: int = 32
     first_party_client_id: str = "todo-app"
+    audit_retention: int = 7_776_000
     host: str = "127.0.0.1"
     port: int = 8001
 
@@ -90,6 +91,7 @@ class Settings:
             hash_workers=env.positive_int("AUTH_HASH_WORKERS", os.cpu_count() or 2),
             hash_queue=env.non_negative_int("AUTH_HASH_QUEUE", 32),
             first_party_client_id=_first_party_client_id(env),
+            audit_retention=env.positive_int("AUTH_AUDIT_RETENTION", 7_776_000),
             host=env.str("AUTH_HOST", "127.0.0.1"),
             port=env.port("AUTH_PORT", 8001),
         )

@@ -246,4 +246,4 @@ class OAuthService:
                 user_id=claims.sub, session_id=claims.sid
             )
         elif len(token) <= MAX_TOKEN_LENGTH:
-            await self._sessions.logout(token)
+            await self._sessions.logout(token, reason="token_revoked")

@@ -9,6 +9,7 @@ from dataclasses import dataclass
 
 from prometheus_client import Counter
 
+from auth_service.audit.log import AuditLog
 from auth_service.revocations.log import RevocationLog
 from auth_service.sessions.store import (
     REUSED,
@@ -49,6 +50,7 @@ class SessionService:
         issuer: AccessTokenIssuer,
         email_of: EmailLookup,
         revocations: RevocationLog,
+        audit: AuditLog,
         *,
         now: Callable[[], float] = time.time,
     ) -> None:
@@ -56,6 +58,7 @@ class SessionService:
         self._issuer = issuer
         self._email_of = email_of
         self._revocations = revocations
+        self._audit = audit
         self._now = now
 
     async def start(
@@ -97,6 +100,11 @@ class SessionService:
             REFRESHES.labels(error.code).inc()
             if error.code == REUSED and error.session_id is not None:
                 await self._revocations.sessions_ended([error.session_id])
+                self._audit.record(
+                    "refresh_token.reused",
+                    subject=error.user_id,
+                    data={"session_id": error.session_id, "action": "session_revoked"},
+                )
                 security_event(
                     "refresh_token_reused",
                     user_id=error.user_id,
@@ -114,18 +122,31 @@ class SessionService:
         REFRESHES.labels("ok").inc()
         return SignedIn(access=await self._access(refresh.session), refresh=refresh, email=email)
 
-    async def logout(self, refresh_token: str) -> None:
+    async def logout(self, refresh_token: str, *, reason: str = "logout") -> None:
         ended = await self._store.revoke_by_token(refresh_token, now=self._now())
         if ended is not None:
             await self._revocations.sessions_ended([ended.session_id])
+            self._audit.record(
+                "session.revoked",
+                subject=ended.user_id,
+                data={"session_id": ended.session_id, "reason": reason},
+            )
 
-    async def logout_all(self, *, user_id: str, reason: str = "logout_all") -> list[str]:
+    async def logout_all(
+        self, *, user_id: str, reason: str = "logout_all", actor: str | None = None
+    ) -> list[str]:
         ended = await self._store.revoke_all(user_id=user_id, now=self._now())
         await self._revocations.sessions_ended(ended)
         security_event("sessions_ended", user_id=user_id, reason=reason, count=len(ended))
+        self._audit.record(
+            "sessions.revoked",
+            subject=user_id,
+            actor=actor,
+            data={"count": len(ended), "reason": reason},
+        )
         return ended
 
-    async def end_other_sessions(self, *, user_id: str, keep_session_id: str) -> None:
+    async def end_other_sessions(self, *, user_id: str, keep_session_id: str) -> int:
         ended = await self._store.revoke_all(
             user_id=user_id, now=self._now(), except_session_id=keep_session_id
         )
@@ -133,6 +154,7 @@ class SessionService:
         security_event(
             "sessions_ended", user_id=user_id, reason="password_changed", count=len(ended)
         )
+        return len(ended)
 
     async def live_session(self, session_id: str) -> SessionInfo | None:
         return await self._store.session(session_id, now=self._now())
@@ -145,6 +167,11 @@ class SessionService:
             user_id=user_id, session_id=session_id, now=self._now()
         ):
             await self._revocations.sessions_ended([session_id])
+            self._audit.record(
+                "session.revoked",
+                subject=user_id,
+                data={"session_id": session_id, "reason": "token_revoked"},
+            )
 
     async def list_sessions(self, *, user_id: str) -> list[SessionInfo]:
         return await self._store.list_sessions(user_id=user_id, now=self._now())
@@ -155,3 +182,6 @@ class SessionService:
         ):
             raise ProblemError(404, "not_found", "no such session")
         await self._revocations.sessions_ended([session_id])
+        self._audit.record(
+            "session.revoked", subject=user_id, data={"session_id": session_id, "reason": "deleted"}
+        )

@@ -14,6 +14,7 @@ from prometheus_client import Counter
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from auth_service.audit.log import AuditLog
 from auth_service.passwords.hashing import PasswordHashing
 from auth_service.passwords.policy import normalise
 from auth_service.sessions.service import ClientInfo, SessionService, SignedIn
@@ -38,10 +39,12 @@ class AccountService:
         passwords: PasswordHashing,
         session_service: SessionService,
         login_limiter: MovingWindowRateLimiter,
+        audit: AuditLog,
         *,
         login_failure_limit: str,
         now: Callable[[], float] = time.time,
     ) -> None:
+        self._audit = audit
         self._reads = single_statement_reads(engine)
         self._sessions = session_factory(engine)
         self._passwords = passwords
@@ -64,9 +67,15 @@ class AccountService:
             raise ProblemError(409, "email_taken", "this email cannot be registered") from None
         REGISTRATIONS.labels("created").inc()
         log.info("user_registered", user_id=str(user.id))
-        return await self._session_service.start(
+        signed_in = await self._session_service.start(
             user_id=str(user.id), email=user.email, client=client
         )
+        self._audit.record(
+            "user.registered",
+            subject=str(user.id),
+            data={"session_id": signed_in.refresh.session.id},
+        )
+        return signed_in
 
     async def login(self, email: str, password: str, client: ClientInfo) -> SignedIn:
         # A malformed email cannot belong to anyone: same answer as a wrong password, and the
@@ -75,30 +84,45 @@ class AccountService:
             address = normalise_email(email)
         except FieldError:
             address = email.strip().lower()[:320]
-        await self._refuse_if_locked(address)
+        try:
+            await self._refuse_if_locked(address)
+        except ProblemError:
+            self._audit.record("login.failed", subject=None, data={"reason": "rate_limited"})
+            raise
         found = await find_credentials(self._reads, address)
         secret = normalise(password)[:1024]
         matched = await self._passwords.verify(found.password_hash if found else None, secret)
+        subject = str(found.user_id) if found is not None else None
         if found is None or not matched:
             await self._count_failure(address)
             LOGINS.labels("invalid_credentials").inc()
+            self._audit.record(
+                "login.failed", subject=subject, data={"reason": "invalid_credentials"}
+            )
             raise INVALID_CREDENTIALS
         if found.disabled:  # said only to whoever knows the password
             LOGINS.labels("disabled").inc()
+            self._audit.record("login.failed", subject=subject, data={"reason": "account_disabled"})
             raise ProblemError(403, "account_disabled", "this account is disabled")
         if self._passwords.needs_rehash(found.password_hash):
             await self._store_hash(found.user_id, await self._passwords.hash(secret))
         LOGINS.labels("success").inc()
-        return await self._session_service.start(
+        signed_in = await self._session_service.start(
             user_id=str(found.user_id), email=found.email, client=client, roles=found.roles
         )
+        self._audit.record(
+            "login.succeeded",
+            subject=subject,
+            data={"method": "password", "session_id": signed_in.refresh.session.id},
+        )
+        return signed_in
 
     async def change_password(self, user_id: str, session_id: str, current: str, new: str) -> None:
         user = await self.get(user_id)
         if not await self._passwords.verify(user.password_hash, normalise(current)[:1024]):
             raise ProblemError(401, "invalid_credentials", "the current password is incorrect")
         new_hash = await self._passwords.hash_new("new_password", new, context=(user.email,))
-        await self._store_hash(user.id, new_hash)
+        await self._store_hash(user.id, new_hash, audited="password.changed")
         await self._session_service.end_other_sessions(user_id=user_id, keep_session_id=session_id)
         log.info("password_changed", user_id=user_id)
 
@@ -129,12 +153,16 @@ class AccountService:
         self._emails[user_id] = email
         return email
 
-    async def _store_hash(self, user_id: uuid.UUID, password_hash: str) -> None:
+    async def _store_hash(
+        self, user_id: uuid.UUID, password_hash: str, *, audited: str | None = None
+    ) -> None:
         async with self._sessions() as session, session.begin():
             repository = UserRepository(session=session)
             user = await repository.get(user_id)
             user.password_hash = password_hash
             await repository.update(user)
+            if audited is not None:
+                self._audit.add(session, audited, subject=str(user_id))
 
     def _lockout_key(self, address: str) -> str:
         return f"login-failures:{address}"
