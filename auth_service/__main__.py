@@ -1,4 +1,5 @@
-"""`python -m auth_service serve | migrate | rotate-keys [--force] | check-keys | clients …`."""
+"""`python -m auth_service serve | migrate | rotate-keys [--force] | check-keys | clients … |
+users …`."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ from auth_service.clients import cli as clients_cli
 from auth_service.config import Settings
 from auth_service.keys.encryption import KeyDecryptionError, KeyEncryptor
 from auth_service.keys.ring import KeyRing, RotationTooSoonError
+from auth_service.users import cli as users_cli
 from kit import database
 from kit.settings import fail, load_or_exit
 
@@ -72,11 +74,14 @@ def main() -> None:
     rotate.add_argument("--force", action="store_true", help="rotate even if the next key is new")
     commands.add_parser("check-keys", help="check the stored keys open with this key")
     clients_cli.add_parser(commands)
+    users_cli.add_parser(commands)
     args = parser.parse_args()
     settings = load_or_exit(Settings.from_env)
 
     if args.command == "clients":
         clients_cli.main(args, settings)
+    elif args.command == "users":
+        users_cli.main(args, settings)
     elif args.command == "migrate":
         database.upgrade(settings.database_url, MIGRATIONS)
     elif args.command == "check-keys":

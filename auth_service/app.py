@@ -15,9 +15,14 @@ from litestar import Litestar
 from litestar.di import Provide
 from sqlalchemy import text
 
+from auth_service.admin.controller import AdminClientsController, AdminUsersController
+from auth_service.admin.guard import no_factors
+from auth_service.admin.service import AdminService
+from auth_service.audit.controller import ActivityController
 from auth_service.audit.log import AuditLog, remember_origin
 from auth_service.clients.authentication import ClientAuthenticator
 from auth_service.clients.keys import RemoteClientKeys
+from auth_service.clients.registry import ClientRegistry
 from auth_service.clients.replay import RedisReplayGuard, ReplayGuard, SqlReplayGuard
 from auth_service.clients.secrets import SecretHasher
 from auth_service.config import Settings
@@ -118,11 +123,12 @@ def create_app(
         else RedisReplayGuard(settings.redis_url, prefix=f"{settings.redis_prefix}assertions:")
     )
     remote_client_keys = RemoteClientKeys()
+    secret_hasher = SecretHasher(settings.key_encryption_key)
     ring_keys = RingKeys(ring)
     oauth = OAuthService(
         ClientAuthenticator(
             engine,
-            SecretHasher(settings.key_encryption_key),
+            secret_hasher,
             remote_client_keys,
             replay,
             # The issuer, or the endpoint the assertion is presented at (what standard
@@ -183,6 +189,9 @@ def create_app(
             OAuthController,
             WellKnownController,
             RevocationController,
+            ActivityController,
+            AdminUsersController,
+            AdminClientsController,
         ],
         readiness={
             "database": database_ready,
@@ -203,6 +212,19 @@ def create_app(
             "oauth": provide(oauth),
             "revocations": provide(revocations),
             "audit": provide(audit),
+            "administration": provide(AdminService(sessions, session_service, revocations, audit)),
+            "registry": provide(
+                ClientRegistry(
+                    sessions,
+                    secret_hasher,
+                    default_audience=settings.audience[0],
+                    first_party_client_id=settings.first_party_client_id,
+                    audit=audit,
+                    revocations=revocations,
+                    now=now,
+                )
+            ),
+            "has_second_factor": provide(no_factors),
             "verifier": provide(
                 TokenVerifier(ring_keys, issuer=settings.issuer, audience=settings.audience)
             ),

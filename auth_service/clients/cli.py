@@ -13,9 +13,11 @@ from collections.abc import Callable, Coroutine
 from pathlib import Path
 from typing import Any, NoReturn
 
+from auth_service.audit.log import AuditLog
 from auth_service.clients.registry import DEFAULT_OVERLAP_S, ClientRefused, ClientRegistry
 from auth_service.clients.secrets import SecretHasher
 from auth_service.config import Settings
+from auth_service.revocations.log import RevocationLog
 from kit import database
 
 
@@ -113,11 +115,14 @@ async def _run(args: argparse.Namespace, registry: ClientRegistry) -> None:
 def main(args: argparse.Namespace, settings: Settings) -> None:
     async def run() -> None:
         engine = database.create_engine(settings.database_url)
+        sessions = database.session_factory(engine)
         registry = ClientRegistry(
-            database.session_factory(engine),
+            sessions,
             SecretHasher(settings.key_encryption_key),
             default_audience=settings.audience[0],
             first_party_client_id=settings.first_party_client_id,
+            audit=AuditLog(sessions, retention=settings.audit_retention),
+            revocations=RevocationLog(sessions, access_token_ttl=settings.access_token_ttl),
         )
         try:
             await _run(args, registry)

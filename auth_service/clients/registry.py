@@ -17,9 +17,11 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from auth_service.audit.log import AuditLog
 from auth_service.clients.keys import InvalidJwks, parse_jwks
 from auth_service.clients.models import Client, ClientSecret
 from auth_service.clients.secrets import SecretHasher, new_secret
+from auth_service.revocations.log import RevocationLog
 from kit.settings import ConfigError, check_url
 
 CLIENT_ID = re.compile(r"[a-z0-9-]{3,63}")
@@ -139,10 +141,14 @@ class ClientRegistry:
         *,
         default_audience: str,
         first_party_client_id: str,
+        audit: AuditLog | None = None,
+        revocations: RevocationLog | None = None,
         now: Callable[[], float] = time.time,
     ) -> None:
         self._sessions = sessions
         self._hasher = hasher
+        self._audit = audit
+        self._revocations = revocations
         self._default_audience = default_audience
         self._first_party = first_party_client_id
         self._now = now
@@ -157,6 +163,7 @@ class ClientRegistry:
         jwks: Any = None,
         jwks_uri: str | None = None,
         name: str | None = None,
+        actor: str = "cli",
     ) -> tuple[ClientView, str | None]:
         """A new client; returns it and its secret (the only time the secret is seen)."""
         check_client_id(client_id, first_party=self._first_party)
@@ -197,6 +204,18 @@ class ClientRegistry:
                 if plain is not None:
                     secrets.append(self._secret_row(client_id, plain))
                     db.add(secrets[0])
+                self._audited(
+                    db,
+                    "client.created",
+                    client_id,
+                    actor,
+                    {
+                        "scopes": row.scopes,
+                        "audiences": row.audiences,
+                        "secret": plain is not None,
+                        "jwks_uri": row.jwks_uri,
+                    },
+                )
         except IntegrityError:
             raise ClientRefused(f"a client {client_id} exists already") from None
         return _view(row, secrets, self._now()), plain
@@ -210,7 +229,15 @@ class ClientRegistry:
             expires_at=None,
         )
 
-    async def rotate_secret(self, client_id: str, *, overlap: int = DEFAULT_OVERLAP_S) -> str:
+    def _audited(
+        self, db: AsyncSession, event: str, client_id: str, actor: str, data: dict[str, Any]
+    ) -> None:
+        if self._audit is not None:
+            self._audit.add(db, event, subject=client_id, actor=actor, data=data)
+
+    async def rotate_secret(
+        self, client_id: str, *, overlap: int = DEFAULT_OVERLAP_S, actor: str = "cli"
+    ) -> str:
         """A new secret; the ones before it keep working for `overlap` seconds more."""
         if overlap < 0:
             raise ClientRefused("the overlap is a number of seconds ≥ 0", bad_argument=True)
@@ -224,20 +251,61 @@ class ClientRegistry:
                     old.expires_at = end
             db.add(self._secret_row(client.id, plain))
             client.updated_at = datetime.datetime.now(datetime.UTC)
+            self._audited(db, "client.secret_rotated", client.id, actor, {"overlap": overlap})
         return plain
 
-    async def set_disabled(self, client_id: str, disabled: bool) -> ClientView:
+    async def set_disabled(
+        self, client_id: str, disabled: bool, *, actor: str = "cli"
+    ) -> ClientView:
+        return await self.change(client_id, disabled=disabled, actor=actor)
+
+    async def change(
+        self,
+        client_id: str,
+        *,
+        disabled: bool | None = None,
+        scopes: Sequence[str] | None = None,
+        audiences: Sequence[str] | None = None,
+        name: str | None = None,
+        actor: str = "cli",
+    ) -> ClientView:
+        changes: dict[str, Any] = {}
+        if disabled is not None:
+            changes["disabled"] = disabled
+        if scopes is not None:
+            changes["scopes"] = check_scopes(scopes)
+        if audiences is not None:
+            changes["audiences"] = check_audiences(audiences)
+        if name is not None:
+            if not name.strip() or len(name) > 200:
+                raise ClientRefused("a name is 1-200 characters", bad_argument=True)
+            changes["name"] = name
         async with self._sessions.begin() as db:
             client = await self._locked(db, client_id)
-            client.disabled = disabled
+            for field, value in changes.items():
+                setattr(client, field, value)
             client.updated_at = datetime.datetime.now(datetime.UTC)
+            event = "client.changed"
+            if set(changes) == {"disabled"}:
+                event = "client.disabled" if disabled else "client.enabled"
+            self._audited(db, event, client.id, actor, changes)
             secrets = list((await db.execute(self._secrets_of(client.id))).scalars())
-            return _view(client, secrets, self._now())
+            view = _view(client, secrets, self._now())
+        if disabled:
+            await self._cut_off(client_id)
+        return view
 
-    async def delete(self, client_id: str) -> None:
+    async def _cut_off(self, client_id: str) -> None:
+        """The client's tokens issued until now stop at every verifier, not only at expiry."""
+        if self._revocations is not None:
+            await self._revocations.subject_cut_off(client_id)
+
+    async def delete(self, client_id: str, *, actor: str = "cli") -> None:
         async with self._sessions.begin() as db:
             client = await self._locked(db, client_id)
             await db.delete(client)
+            self._audited(db, "client.deleted", client.id, actor, {})
+        await self._cut_off(client_id)
 
     async def get(self, client_id: str) -> ClientView:
         async with self._sessions() as db:

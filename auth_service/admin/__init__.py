@@ -1,0 +1,2 @@
+"""Administration: users (look up, disable, end sessions, reset factors, roles, delete),
+clients, and the audit log, for holders of the `admin` role."""
