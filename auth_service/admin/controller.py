@@ -220,10 +220,11 @@ class AdminClientsController(Controller):
         client_id: FromPath[str],
         admin: NamedDependency[AccessClaims],
         registry: NamedDependency[ClientRegistry],
-        data: JSONBody[SecretRotation] | None = None,
+        data: JSONBody[SecretRotation],
     ) -> Response[dict[str, Any]]:
-        """A new secret (shown once); the previous ones keep working for `overlap` seconds."""
-        overlap = data.overlap if data is not None else SecretRotation().overlap
+        """A new secret (shown once); the previous ones keep working for `overlap` seconds
+        (body `{"overlap": 86400}` by default, `{}` takes it)."""
+        overlap = data.overlap
         try:
             secret = await registry.rotate_secret(client_id[:64], overlap=overlap, actor=admin.sub)
         except ClientRefused as error:
