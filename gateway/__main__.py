@@ -34,6 +34,9 @@ def main() -> None:
         "or /tmp/edge when printing)",
     )
     render.add_argument("--workers", default="auto", help="worker_processes (default: auto)")
+    render.add_argument(
+        "--user", help="the workers' user when nginx starts as root (default: nginx's own)"
+    )
     arguments = parser.parse_args()
     settings = load_or_exit(Settings.from_env)
     if arguments.command == "render-config":
@@ -55,6 +58,7 @@ def _render(settings: Settings, arguments: argparse.Namespace) -> None:
                 web_root=arguments.web_root or WEB_CLIENT,
                 run_dir=arguments.run_dir or Path("/tmp/edge"),  # noqa: S108 - a default, said in --help
                 workers=arguments.workers,
+                user=arguments.user,
             )
             sys.stdout.write(render(settings, paths))
             return
@@ -64,6 +68,7 @@ def _render(settings: Settings, arguments: argparse.Namespace) -> None:
             workers=arguments.workers,
             web_root=arguments.web_root,
             run_dir=arguments.run_dir,
+            user=arguments.user,
         )
     except ConfigError as error:
         fail(str(error))

@@ -53,10 +53,15 @@ UPSTREAM_IDLE_CONNECTIONS = 64
 RATE_LIMIT_ZONE = "edge_auth_routes"
 # nginx's own errors, each answered by a problem+json location (494: request headers too large).
 ERROR_PAGES = (
-    *(f"error_page {status} @problem_{status};" for status in (400, 404, 405, 413, 414, 429)),
-    "error_page 494 =400 @problem_400;",
+    *(f"error_page {status} /__edge/problem-{status};" for status in (400, 404, 405, 413, 414, 429)),
+    "error_page 494 =400 /__edge/problem-400;",
 )
-INTERNAL_ERROR_PAGE = "error_page 500 @problem_500;"
+# A dot segment, plain or percent-encoded, in the path as sent: nginx would resolve it, and the
+# Python gateway refuses it; so does the edge.
+DOT_SEGMENT_REFUSAL = (
+    'if ($request_uri ~* "^[^?]*(/|%2f)(\\.|%2e){1,2}(/|%2f|\\?|$)") { return 400; }'
+)
+INTERNAL_ERROR_PAGE = "error_page 500 /__edge/problem-500;"
 
 # The web client's files, and the JSON nginx answers itself: nginx's own mime.types is not
 # assumed to be there, so the configuration stands alone.
@@ -82,6 +87,8 @@ class EnginePaths:
     web_root: Path
     run_dir: Path
     workers: str = "auto"
+    # The workers' user when the master runs as root (nginx's default then is `nobody`).
+    user: str | None = None
 
 
 @dataclass(frozen=True)
@@ -117,6 +124,7 @@ def render(settings: Settings, paths: EnginePaths) -> str:
     lines = [
         "# Rendered by `python -m gateway render-config` from the GATEWAY_* variables; edit "
         "those, not this file.",
+        *([f"user {paths.user};"] if paths.user else []),
         f"worker_processes {paths.workers};",
         f"pid {paths.run_dir / 'nginx.pid'};",
         "error_log stderr warn;",
@@ -315,8 +323,6 @@ def _server_block(
         "proxy_buffer_size 16k;",
         "proxy_buffers 16 16k;",
         "",
-        "# A dot segment, plain or percent-encoded, is refused before any routing.",
-        'if ($request_uri ~* "^[^?]*(/|%2f)(\\.|%2e){1,2}(/|%2f|\\?|$)") { return 400; }',
         *(
             ["if ($edge_cors_preflight) { rewrite ^ /__edge/cors-preflight last; }"]
             if settings.cors_origins
@@ -326,12 +332,11 @@ def _server_block(
         *ERROR_PAGES,
         INTERNAL_ERROR_PAGE,
         "",
-        "location / {",
-        f"    root {paths.web_root};",
-        "    index index.html;",
-        "    try_files $uri $uri/ =404;",
-        "}",
-        "location ^~ /internal/ { return 404; }",
+        *_location(
+            "/",
+            [f"root {paths.web_root};", "index index.html;", "try_files $uri $uri/ =404;"],
+        ),
+        *_location("^~ /internal/", ["return 404;"]),
     ]
 
 
@@ -341,7 +346,7 @@ def _proxied(name: str, scheme: str, prefixes: list[str], common: list[str]) -> 
         # With a URI in proxy_pass, nginx sends the normalised path it matched, re-encoded.
         lines += _location(prefix, [f"proxy_pass {scheme}://{name}{prefix};", *_failures(name)])
     lines += _problem_location(
-        f"@{name}_failed",
+        f"/__edge/{name}-failed",
         common,
         [
             "if ($edge_never_connected) {",
@@ -352,7 +357,7 @@ def _proxied(name: str, scheme: str, prefixes: list[str], common: list[str]) -> 
         extra_headers=["add_header Retry-After $edge_unavailable_retry_after always;"],
     )
     lines += _problem_location(
-        f"@{name}_timeout",
+        f"/__edge/{name}-timeout",
         common,
         [f"return 504 {_problem_text(504, 'upstream_timeout', f'the {name} service is too slow')};"],
     )
@@ -364,8 +369,8 @@ def _failures(name: str, *, internal_error: str = INTERNAL_ERROR_PAGE) -> list[s
     return [
         *ERROR_PAGES,
         internal_error,
-        f"error_page 502 503 = @{name}_failed;",
-        f"error_page 504 = @{name}_timeout;",
+        f"error_page 502 503 = /__edge/{name}-failed;",
+        f"error_page 504 = /__edge/{name}-timeout;",
     ]
 
 
@@ -385,7 +390,7 @@ def _own_answers(
                 f"proxy_pass {auth_scheme}://auth/health/ready;",
                 "proxy_pass_request_body off;",
                 'proxy_set_header Content-Length "";',
-                *_failures("auth", internal_error="error_page 500 = @todo_not_ready;"),
+                *_failures("auth", internal_error="error_page 500 = /__edge/todo-not-ready;"),
             ],
         ),
         *_location(
@@ -398,7 +403,7 @@ def _own_answers(
             ],
         ),
         *_problem_location(
-            "@todo_not_ready",
+            "/__edge/todo-not-ready",
             common,
             [f"return 503 {_problem_text(503, 'upstream_unavailable', 'no todo replica is ready')};"],
         ),
@@ -421,9 +426,9 @@ def _own_answers(
     ]
     if settings.cors_origins:
         lines += _problem_location(
-            "= /__edge/cors-preflight",
+            "/__edge/cors-preflight",
             common,
-            ["internal;", "return 204;"],
+            ["return 204;"],
             extra_headers=[
                 "add_header Access-Control-Allow-Methods $edge_cors_allow_methods always;",
                 'add_header Access-Control-Allow-Headers "'
@@ -442,10 +447,10 @@ def _own_answers(
     }
     for status, (code, detail) in problems.items():
         lines += _problem_location(
-            f"@problem_{status}", common, [f"return {status} {_problem_text(status, code, detail)};"]
+            f"/__edge/problem-{status}", common, [f"return {status} {_problem_text(status, code, detail)};"]
         )
     lines += _problem_location(
-        "@problem_429",
+        "/__edge/problem-429",
         common,
         [
             f"return 429 "
@@ -457,16 +462,29 @@ def _own_answers(
 
 
 def _problem_location(
-    name: str, common: list[str], body: list[str], *, extra_headers: list[str] | None = None
+    path: str, common: list[str], body: list[str], *, extra_headers: list[str] | None = None
 ) -> list[str]:
-    """A location answering itself: add_header in a location replaces the server's, so the
-    common headers are repeated here."""
+    """An internal location answering itself (error pages go to a URI, not a named location:
+    a request whose line did not parse has no URI, and nginx cannot send it to a name).
+    add_header in a location replaces the server's, so the common headers are repeated."""
     return _location(
-        name, ["default_type application/problem+json;", *common, *(extra_headers or []), *body]
+        f"= {path}",
+        [
+            "internal;",
+            "default_type application/problem+json;",
+            *common,
+            *(extra_headers or []),
+            *body,
+        ],
     )
 
 
 def _location(match: str, body: list[str]) -> list[str]:
+    """A location a client reaches; a dot segment in its request is refused first. (Not at the
+    server level: an error page is an internal redirect, which runs the server's rewrites again
+    on the same $request_uri.)"""
+    if "internal;" not in body:
+        body = [DOT_SEGMENT_REFUSAL, *body]
     return [f"location {match} {{", *(f"    {line}" for line in body), "}"]
 
 

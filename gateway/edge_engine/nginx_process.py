@@ -3,6 +3,8 @@ nginx on it in the foreground (for `make run-edge`, the tests and the bench)."""
 
 from __future__ import annotations
 
+import os
+import pwd
 import shutil
 from pathlib import Path
 
@@ -30,6 +32,7 @@ def write_config(
     workers: str = "auto",
     web_root: Path | None = None,
     run_dir: Path | None = None,
+    user: str | None = None,
 ) -> Path:
     """`directory`/nginx.conf and `directory`/web (the web client); nginx's pid and temporary
     files under `directory`/run. `web_root` and `run_dir` say where nginx will see those when
@@ -42,10 +45,16 @@ def write_config(
     if run_dir is None:
         run_dir = directory / "run"
         run_dir.mkdir(exist_ok=True)
-    paths = EnginePaths(web_root=web_root or web, run_dir=run_dir, workers=workers)
+    paths = EnginePaths(web_root=web_root or web, run_dir=run_dir, workers=workers, user=user)
     config = directory / CONFIG_FILE
     config.write_text(render(settings, paths))
     return config
+
+
+def local_user() -> str | None:
+    """Who started a local nginx, when that is root: its workers must read files only root
+    may (a private temporary directory), not switch to `nobody`."""
+    return pwd.getpwuid(os.geteuid()).pw_name if os.geteuid() == 0 else None
 
 
 def nginx_command(binary: str, config: Path) -> list[str]:
