@@ -12,8 +12,6 @@ CONTENT_SECURITY_POLICY = (
 )
 
 
-
-
 def security_headers(hsts: str) -> dict[str, str]:
     """The headers every answer carries, by lower-case name; the engine's configuration is
     rendered from the same list (gateway/edge_engine)."""

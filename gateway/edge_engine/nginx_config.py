@@ -53,7 +53,10 @@ UPSTREAM_IDLE_CONNECTIONS = 64
 RATE_LIMIT_ZONE = "edge_auth_routes"
 # nginx's own errors, each answered by a problem+json location (494: request headers too large).
 ERROR_PAGES = (
-    *(f"error_page {status} /__edge/problem-{status};" for status in (400, 404, 405, 413, 414, 429)),
+    *(
+        f"error_page {status} /__edge/problem-{status};"
+        for status in (400, 404, 405, 413, 414, 429)
+    ),
     "error_page 494 =400 /__edge/problem-400;",
 )
 # A dot segment, plain or percent-encoded, in the path as sent: nginx would resolve it, and the
@@ -171,7 +174,7 @@ def _http_block(settings: Settings, paths: EnginePaths, limit: RateLimit) -> lis
             for kind in ("client_body", "proxy", "fastcgi", "uwsgi", "scgi")
         ),
         # One JSON line a request, with the request id every service logs too.
-        "log_format edge escape=json '{\"service\":\"edge\",\"time\":\"$time_iso8601\","
+        'log_format edge escape=json \'{"service":"edge","time":"$time_iso8601",'
         '"request_id":"$edge_request_id","method":"$request_method","path":"$uri",'
         '"status":$status,"ms":$request_time,"upstream":"$upstream_addr"}\';',
         "access_log /dev/stdout edge;",
@@ -350,16 +353,16 @@ def _proxied(name: str, scheme: str, prefixes: list[str], common: list[str]) -> 
         common,
         [
             "if ($edge_never_connected) {",
-            f"    return 503 {_problem_text(503, 'upstream_unavailable', f'the {name} service is unavailable')};",  # noqa: E501
+            "    " + _answer(503, "upstream_unavailable", f"the {name} service is unavailable"),
             "}",
-            f"return 502 {_problem_text(502, 'upstream_unavailable', f'the {name} service failed')};",
+            _answer(502, "upstream_unavailable", f"the {name} service failed"),
         ],
         extra_headers=["add_header Retry-After $edge_unavailable_retry_after always;"],
     )
     lines += _problem_location(
         f"/__edge/{name}-timeout",
         common,
-        [f"return 504 {_problem_text(504, 'upstream_timeout', f'the {name} service is too slow')};"],
+        [_answer(504, "upstream_timeout", f"the {name} service is too slow")],
     )
     return lines
 
@@ -380,7 +383,7 @@ def _own_answers(
     lines = [
         *_location(
             "= /health/live",
-            ["default_type application/json;", "return 200 '{\"status\":\"ok\",\"service\":\"edge\"}';"],
+            ["default_type application/json;", 'return 200 \'{"status":"ok","service":"edge"}\';'],
         ),
         # Ready when a todo replica says so (a subrequest) and then an auth replica does.
         *_location(
@@ -405,7 +408,7 @@ def _own_answers(
         *_problem_location(
             "/__edge/todo-not-ready",
             common,
-            [f"return 503 {_problem_text(503, 'upstream_unavailable', 'no todo replica is ready')};"],
+            [_answer(503, "upstream_unavailable", "no todo replica is ready")],
         ),
         # The Prometheus text format, from nginx's connection counters (stub_status).
         *_location(
@@ -447,15 +450,14 @@ def _own_answers(
     }
     for status, (code, detail) in problems.items():
         lines += _problem_location(
-            f"/__edge/problem-{status}", common, [f"return {status} {_problem_text(status, code, detail)};"]
+            f"/__edge/problem-{status}",
+            common,
+            [_answer(status, code, detail)],
         )
     lines += _problem_location(
         "/__edge/problem-429",
         common,
-        [
-            f"return 429 "
-            f"{_problem_text(429, 'rate_limited', f'too many requests; retry in {limit.retry_after_s} s')};"  # noqa: E501
-        ],
+        [_answer(429, "rate_limited", f"too many requests; retry in {limit.retry_after_s} s")],
         extra_headers=[f"add_header Retry-After {limit.retry_after_s} always;"],
     )
     return lines
@@ -541,7 +543,8 @@ def _servers(variable: str, urls: tuple[str, ...]) -> tuple[str, list[str]]:
     return schemes.pop(), servers
 
 
-def _problem_text(status: int, code: str, detail: str) -> str:
+def _answer(status: int, code: str, detail: str) -> str:
+    """`return` with the contract's problem body."""
     body = {
         "type": "about:blank",
         "title": HTTPStatus(status).phrase,
@@ -549,7 +552,7 @@ def _problem_text(status: int, code: str, detail: str) -> str:
         "detail": detail,
         "code": code,
     }
-    return _quoted(json.dumps(body, separators=(",", ":")))
+    return f"return {status} {_quoted(json.dumps(body, separators=(',', ':')))};"
 
 
 def _quoted(text: str) -> str:

@@ -20,9 +20,12 @@ INSTALL_HINT = (
 
 
 def nginx_binary() -> str | None:
-    """nginx on PATH, or where Debian puts it (/usr/sbin is not on every user's PATH)."""
-    found = shutil.which("nginx") or shutil.which("nginx", path="/usr/sbin:/usr/local/sbin")
-    return found
+    """EDGE_NGINX when set (None unless it is an executable), else nginx on PATH or where
+    Debian puts it (/usr/sbin is not on every user's PATH)."""
+    chosen = os.environ.get("EDGE_NGINX")
+    if chosen is not None:
+        return chosen if os.access(chosen, os.X_OK) else None
+    return shutil.which("nginx") or shutil.which("nginx", path="/usr/sbin:/usr/local/sbin")
 
 
 def write_config(
@@ -59,4 +62,14 @@ def local_user() -> str | None:
 
 def nginx_command(binary: str, config: Path) -> list[str]:
     """In the foreground, errors on stderr from the first line (before the file is read)."""
-    return [binary, "-e", "stderr", "-p", str(config.parent), "-c", str(config), "-g", "daemon off;"]
+    return [
+        binary,
+        "-e",
+        "stderr",
+        "-p",
+        str(config.parent),
+        "-c",
+        str(config),
+        "-g",
+        "daemon off;",
+    ]

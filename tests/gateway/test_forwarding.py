@@ -113,7 +113,11 @@ def test_routes_to_the_service_that_owns_the_path(
     )
     assert response.status_code == 200
     seen = response.json()
-    assert (seen["method"], seen["path"], seen["port"]) == ("PUT", "/api/u/tasks/t", port_of(todo_echo))
+    assert (seen["method"], seen["path"], seen["port"]) == (
+        "PUT",
+        "/api/u/tasks/t",
+        port_of(todo_echo),
+    )
     assert seen["query"] == "x=1&y=%20z"
     assert seen["body"] == '{"title": "t"}'
     for path in ("/auth/sessions/abc", "/oauth/token", "/.well-known/jwks.json"):
@@ -269,9 +273,7 @@ def test_body_limits(edge: ServiceProcess) -> None:
     assert set(chunked.headers) >= SECURITY_HEADERS
 
 
-def test_round_robin_and_failover(
-    other_edge: StartEdge, auth_echo: str, todo_echo: str
-) -> None:
+def test_round_robin_and_failover(other_edge: StartEdge, auth_echo: str, todo_echo: str) -> None:
     dead = f"http://127.0.0.1:{free_port()}"
     with echo_server() as second:
         edge = other_edge(
@@ -377,8 +379,7 @@ def test_rate_limit_across_replicas(
     }
     first, second = other_edge(**env), other_edge(**env)
     statuses = [
-        httpx.post(f"{edge.url}/auth/refresh", json={}).status_code
-        for edge in (first, second) * 5
+        httpx.post(f"{edge.url}/auth/refresh", json={}).status_code for edge in (first, second) * 5
     ]
     if kind == PYTHON:
         assert statuses == [200] * 4 + [429] * 6
