@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 import urllib.parse
 from dataclasses import dataclass
 from http import HTTPStatus
@@ -80,6 +81,10 @@ CONTENT_TYPES = {
     "application/manifest+json": "webmanifest",
     "text/plain": "txt",
 }
+
+
+PLAIN_HOST = re.compile(r"^[A-Za-z0-9.:_-]+$")
+PLAIN_ORIGIN = re.compile(r"^https?://(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9.-]+)(:[0-9]{1,5})?$")
 
 
 @dataclass(frozen=True)
@@ -254,7 +259,7 @@ def _cors_maps(settings: Settings) -> list[str]:
         "",
         "# CORS: GATEWAY_CORS_ORIGINS only.",
         "map $http_origin $edge_cors_origin {",
-        *(f'    "{origin}" $http_origin;' for origin in settings.cors_origins),
+        *(f'    "{origin}" $http_origin;' for origin in _checked_origins(settings.cors_origins)),
         '    default "";',
         "}",
         "map $edge_cors_origin $edge_cors_credentials {",
@@ -524,6 +529,15 @@ def _replaced_headers(settings: Settings) -> list[str]:
 # --- values -------------------------------------------------------------------------------------
 
 
+def _checked_origins(origins: tuple[str, ...]) -> tuple[str, ...]:
+    """Origins go into the configuration's text: anything but a plain origin is refused
+    rather than escaped (the Python gateway compares them as strings and needs no check)."""
+    for origin in origins:
+        if not PLAIN_ORIGIN.match(origin):
+            raise ConfigError("GATEWAY_CORS_ORIGINS", f"not a plain origin: {origin!r}")
+    return origins
+
+
 def _servers(variable: str, urls: tuple[str, ...]) -> tuple[str, list[str]]:
     """`http://host:port` URLs → (scheme, ["host:port", …]); one scheme per service, no path
     (nginx balances over servers of one upstream block, and sends one URI to all)."""
@@ -532,8 +546,8 @@ def _servers(variable: str, urls: tuple[str, ...]) -> tuple[str, list[str]]:
         parts = urllib.parse.urlsplit(url)
         if parts.path not in ("", "/") or parts.query or parts.fragment:
             raise ConfigError(variable, f"the edge engine needs bare origins, not {url!r}")
-        if parts.hostname is None:
-            raise ConfigError(variable, f"no host in {url!r}")
+        if parts.hostname is None or not PLAIN_HOST.match(parts.hostname):
+            raise ConfigError(variable, f"not a plain host name or address in {url!r}")
         host = f"[{parts.hostname}]" if ":" in parts.hostname else parts.hostname
         port = parts.port or (443 if parts.scheme == "https" else 80)
         schemes.add(parts.scheme)
