@@ -3,49 +3,20 @@ Python gateway's place; without nginx it says how to install it and fails."""
 
 from __future__ import annotations
 
-import os
 import signal
-import subprocess
-import sys
-import threading
 from pathlib import Path
 
 import httpx
 
 from gateway.edge_engine.nginx_process import nginx_binary
-from tests.infra import ROOT, free_port, unavailable, wait_until
-
-
-def launch(workdir: Path, **extra: str) -> tuple[subprocess.Popen[str], list[str], dict[str, str]]:
-    ports = {"AUTH_PORT": free_port(), "TODO_PORT": free_port(), "GATEWAY_PORT": free_port()}
-    env = {
-        **os.environ,
-        "PYTHONPATH": str(ROOT),
-        **{name: str(port) for name, port in ports.items()},
-        **extra,
-    }
-    process = subprocess.Popen(
-        [sys.executable, "-m", "gateway.stack", "--edge"],
-        cwd=workdir,
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
-    lines: list[str] = []
-
-    def collect() -> None:
-        assert process.stdout is not None
-        lines.extend(process.stdout)
-
-    threading.Thread(target=collect, daemon=True).start()
-    return process, lines, env
+from tests.e2e.test_make_run import launch
+from tests.infra import unavailable, wait_until
 
 
 def test_run_edge_serves_through_nginx_and_stops(tmp_path: Path) -> None:
     if nginx_binary() is None:
         unavailable("nginx is not installed (apt-get install nginx)")
-    process, lines, env = launch(tmp_path)
+    process, lines, env = launch(tmp_path, "--edge")
     try:
         wait_until(
             lambda: any(line.startswith("ready:") for line in lines) or process.poll() is not None,
@@ -80,6 +51,6 @@ def test_run_edge_serves_through_nginx_and_stops(tmp_path: Path) -> None:
 
 
 def test_run_edge_without_nginx_says_how_to_install_it(tmp_path: Path) -> None:
-    process, lines, _ = launch(tmp_path, EDGE_NGINX=str(tmp_path / "no-nginx-here"))
+    process, lines, _ = launch(tmp_path, "--edge", EDGE_NGINX=str(tmp_path / "no-nginx-here"))
     assert process.wait(timeout=60) != 0
     assert any("apt-get install nginx" in line for line in lines), "".join(lines)
