@@ -6,7 +6,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test lint bench test-fast fmt lock clean migrate rotate-keys
+.PHONY: run run-edge test lint bench test-fast fmt lock clean migrate rotate-keys
 
 $(STAMP): requirements-dev.lock pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -15,6 +15,10 @@ $(STAMP): requirements-dev.lock pyproject.toml
 
 run: $(STAMP)
 	$(BIN)/python -m gateway.stack
+
+# The same stack with nginx (the production edge) on port 8000 in the Python gateway's place.
+run-edge: $(STAMP)
+	$(BIN)/python -m gateway.stack --edge
 
 test: $(STAMP)
 	$(BIN)/python -m pytest -p no:cacheprovider -m "not browser" $(PYTEST_ARGS)

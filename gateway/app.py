@@ -14,6 +14,12 @@ from litestar.datastructures import State
 from litestar.static_files import create_static_files_router
 
 from gateway.config import Settings
+from gateway.edge.cors import (
+    CORS_ALLOWED_HEADERS,
+    CORS_EXPOSED_HEADERS,
+    CORS_MAX_AGE_S,
+    CORS_METHODS,
+)
 from gateway.edge.headers import SecurityHeadersMiddleware
 from gateway.edge.ratelimit import AuthRateLimit, limiter_storage
 from gateway.proxy.controller import Proxy, ProxyController
@@ -93,10 +99,10 @@ def create_app(settings: Settings | None = None) -> ServedApp:
         CORSConfig(
             allow_origins=list(settings.cors_origins),
             allow_credentials=True,
-            allow_methods=["GET", "POST", "PUT", "PATCH", "DELETE"],
-            allow_headers=["Authorization", "Content-Type", "X-Auth-Mode", "X-Request-ID"],
-            expose_headers=["Retry-After", "X-Request-ID", "WWW-Authenticate"],
-            max_age=600,
+            allow_methods=list(CORS_METHODS),
+            allow_headers=list(CORS_ALLOWED_HEADERS),
+            expose_headers=list(CORS_EXPOSED_HEADERS),
+            max_age=CORS_MAX_AGE_S,
         )
         if settings.cors_origins
         else None

@@ -1,5 +1,7 @@
 """`make run`: the whole platform on one machine — auth, todo and the gateway as three
 processes, migrations applied first, logs interleaved with a prefix, Ctrl-C stops all three.
+`make run-edge` (`--edge`): the same with nginx in the gateway's place, on the configuration
+`python -m gateway render-config` writes (under .data/edge/).
 
 Embedded defaults (SQLite files under .data/, SQL refresh store, in-process rate limits)
 unless AUTH_DATABASE_URL, TODO_DATABASE_URL, AUTH_REDIS_URL or GATEWAY_REDIS_URL say otherwise.
@@ -7,6 +9,7 @@ unless AUTH_DATABASE_URL, TODO_DATABASE_URL, AUTH_REDIS_URL or GATEWAY_REDIS_URL
 
 from __future__ import annotations
 
+import argparse
 import os
 import signal
 import subprocess
@@ -15,6 +18,7 @@ import threading
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass
+from pathlib import Path
 
 import httpx
 
@@ -97,8 +101,37 @@ def _stop(processes: list[subprocess.Popen[bytes]]) -> None:
             process.kill()
 
 
+def _edge_command(env: Mapping[str, str]) -> list[str] | None:
+    """nginx on a configuration rendered from the same GATEWAY_* variables; None, having said
+    how to install it, when nginx is not there."""
+    from gateway.config import Settings
+    from gateway.edge_engine.nginx_process import (
+        INSTALL_HINT,
+        local_user,
+        nginx_binary,
+        nginx_command,
+        write_config,
+    )
+    from kit.settings import Env, load_or_exit
+
+    binary = nginx_binary()
+    if binary is None:
+        sys.stderr.write(f"make run-edge: {INSTALL_HINT}\n")
+        return None
+    settings = load_or_exit(lambda: Settings.from_env(Env(env)))
+    config = write_config(settings, Path(".data/edge").resolve(), user=local_user())
+    print(f"edge    | nginx ({binary}) on {config}")
+    return nginx_command(binary, config)
+
+
 def main() -> int:
+    parser = argparse.ArgumentParser(prog="python -m gateway.stack")
+    parser.add_argument("--edge", action="store_true", help="nginx in the gateway's place")
+    arguments = parser.parse_args()
     env = stack_environment(os.environ)
+    edge = _edge_command(env) if arguments.edge else None
+    if arguments.edge and edge is None:
+        return 1
     for service in (AUTH, TODO):
         _migrate(service, env)
     processes: list[subprocess.Popen[bytes]] = []
@@ -111,8 +144,11 @@ def main() -> int:
     signal.signal(signal.SIGTERM, on_signal)
     try:
         for service in (AUTH, TODO, GATEWAY):
-            process = subprocess.Popen(  # noqa: S603 - our own interpreter and module
-                [sys.executable, "-m", service.module, "serve"],
+            command = [sys.executable, "-m", service.module, "serve"]
+            if service is GATEWAY and edge is not None:
+                command = edge
+            process = subprocess.Popen(  # noqa: S603 - our own interpreter and module, or nginx
+                command,
                 env=env,
                 stdout=subprocess.PIPE,
                 stderr=subprocess.STDOUT,

@@ -12,18 +12,24 @@ CONTENT_SECURITY_POLICY = (
 )
 
 
+def security_headers(hsts: str) -> dict[str, str]:
+    """The headers every answer carries, by lower-case name; the engine's configuration is
+    rendered from the same list (gateway/edge_engine)."""
+    return {
+        "strict-transport-security": hsts,
+        "x-content-type-options": "nosniff",
+        "referrer-policy": "no-referrer",
+        "x-frame-options": "DENY",
+        "content-security-policy": CONTENT_SECURITY_POLICY,
+        "cross-origin-opener-policy": "same-origin",
+        "permissions-policy": "camera=(), microphone=(), geolocation=()",
+    }
+
+
 class SecurityHeadersMiddleware:
     def __init__(self, app: ASGIApp, *, hsts: str) -> None:
         self.app = app
-        self.headers = {
-            "strict-transport-security": hsts,
-            "x-content-type-options": "nosniff",
-            "referrer-policy": "no-referrer",
-            "x-frame-options": "DENY",
-            "content-security-policy": CONTENT_SECURITY_POLICY,
-            "cross-origin-opener-policy": "same-origin",
-            "permissions-policy": "camera=(), microphone=(), geolocation=()",
-        }
+        self.headers = security_headers(hsts)
         self.encoded = [(name.encode(), value.encode()) for name, value in self.headers.items()]
         self.names = frozenset(name for name, _ in self.encoded)
 

@@ -13,9 +13,9 @@ from gateway.proxy.forwarder import Forwarder
 from gateway.proxy.upstreams import Upstreams
 from kit.clients import client_address, client_scheme
 
-# Served by the todo service (RFC 9728), though it sits under /.well-known/ with auth's paths.
-RESOURCE_METADATA = "/.well-known/oauth-protected-resource"
-
+# RFC 9728: the todo service describes itself; every other /.well-known/ path is the auth
+# service's.
+PROTECTED_RESOURCE_METADATA = "/.well-known/oauth-protected-resource"
 METHODS = [
     HttpMethod.GET,
     HttpMethod.HEAD,
@@ -44,14 +44,14 @@ class ProxyController(Controller):
         http_method=METHODS,
     )
     async def forward(self, request: Request[Any, Any, Any]) -> ASGIResponse:
-        """`/api/*` and the resource's metadata to the todo service, everything else here to
-        the auth service."""
+        """`/api/*` and the protected-resource metadata to the todo service, everything else
+        here to the auth service."""
         proxy: Proxy = request.app.state.proxy
         path: str = request.scope["path"]
         trusted = proxy.upstreams.trusted_proxies
         address = client_address(request, trusted)
         await proxy.rate_limit.check(request.method, path, address)
-        to_todo = path.startswith("/api/") or path == RESOURCE_METADATA
+        to_todo = path.startswith("/api/") or path == PROTECTED_RESOURCE_METADATA
         upstream = proxy.upstreams.todo if to_todo else proxy.upstreams.auth
         return await proxy.forwarder.forward(
             request, upstream, address, client_scheme(request, trusted)

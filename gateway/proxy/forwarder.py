@@ -69,6 +69,8 @@ UPSTREAM_IDLE_S = KEEP_ALIVE_S - 1
 SKIPPED_AUTO_HEADERS = ("User-Agent", "Accept", "Accept-Encoding", "Content-Type")
 NOT_RELAYED = frozenset({"content-length", "date", "server", "x-request-id"})
 _PATH_SAFE = "/:@!$&'()*+,;=-._~"
+# When no replica of a service takes the connection: how long a client should wait.
+UNAVAILABLE_RETRY_AFTER_S = 2
 
 UPSTREAM_LATENCY = Histogram(
     "gateway_upstream_seconds",
@@ -225,7 +227,7 @@ class Forwarder:
                 503,
                 "upstream_unavailable",
                 f"the {upstream.name} service is unavailable",
-                headers={"Retry-After": "2"},
+                headers={"Retry-After": str(UNAVAILABLE_RETRY_AFTER_S)},
             )
         return ProblemError(502, "upstream_unavailable", f"the {upstream.name} service failed")
 

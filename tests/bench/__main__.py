@@ -39,6 +39,9 @@ WRK_ROWS = [
     rows.REFRESH_SQL,
     rows.GATEWAY_LATENCY,
     rows.GATEWAY_IDLE,
+    rows.EDGE_LATENCY,
+    rows.EDGE_THROUGHPUT,
+    rows.EDGE_PYTHON,
     rows.JWKS,
     rows.ASGI,
     rows.PEER_LOGIN,
@@ -84,6 +87,10 @@ NOTES = """\
   no framework, a fixed 4.5 KB answer), once answering at once and once after sleeping 1 ms
   (`?idle_us=1000`, no CPU spent): the first is what the gateway's own work adds, the second
   what the same work costs when the gateway's process waits between a request's two halves.
+- Edge engine: nginx on `python -m gateway render-config`'s configuration (one worker, access
+  log on, as the Python gateway logs too) and the Python gateway, each against the todo service
+  called directly in one run: 1 connection for the added p50 (its own CPU is the servers' CPU a
+  request through it less the todo service's alone), 32 connections for throughput ÷ direct.
 - JWKS: the todo service's `token_verifier_jwks_fetches_total` by reason, before and after the
   run. Its background refresh (every 0.8 × the JWKS's max-age, 240 s by default) may fall in
   the window; it is shown but not counted, since the load does not cause it.

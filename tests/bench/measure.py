@@ -657,10 +657,17 @@ def _rotation_text(result: wrk.WrkResult, count: int) -> str:
 
 def run_platform(bench: Bench) -> None:
     """Everything measured on the platform, which is stopped afterwards."""
+    from tests.bench.edge_bench import edge_engine
+
     steps: list[tuple[str, list[str], Callable[[Platform], None]]] = [
         ("auth on vs off", [rows.THROUGHPUT_DIRECT, rows.THROUGHPUT_GATEWAY], bench.auth_overhead),
         ("gateway latency", [rows.GATEWAY_LATENCY], bench.gateway_latency),
         ("gateway idle", [rows.GATEWAY_IDLE], bench.gateway_idle),
+        (
+            "edge engine",
+            [rows.EDGE_LATENCY, rows.EDGE_THROUGHPUT, rows.EDGE_PYTHON],
+            lambda platform: edge_engine(bench, platform),
+        ),
         ("ASGI servers", [rows.ASGI], bench.asgi_servers),
         ("JWKS fetches", [rows.JWKS], bench.jwks_fetches),
         ("logins", [rows.LOGINS, rows.STALL], bench.logins),

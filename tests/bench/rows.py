@@ -19,6 +19,9 @@ REFRESH_REDIS = "refresh_redis"
 REFRESH_SQL = "refresh_sql"
 GATEWAY_LATENCY = "gateway_latency"
 GATEWAY_IDLE = "gateway_idle"
+EDGE_LATENCY = "edge_latency"
+EDGE_THROUGHPUT = "edge_throughput"
+EDGE_PYTHON = "edge_python"
 JWKS = "jwks"
 ASGI = "asgi"
 CLIENT_CREDENTIALS = "client_credentials"
@@ -83,6 +86,18 @@ def make_report(jwks_seconds: int) -> Report:
         "gateway: added p50 in front of a stub upstream that answers at once, and in front of "
         "one that first idles 1 ms (no CPU): the gateway's own share, and what waiting costs it",
         "—",
+    )
+    report.add(
+        EDGE_LATENCY,
+        "edge engine (nginx, rendered configuration): added p50 vs calling the todo service "
+        "directly, and its CPU a request",
+        "≤ 0.2 ms",
+    )
+    report.add(EDGE_THROUGHPUT, "edge engine (nginx): throughput through it ÷ direct", "≥ 0.90")
+    report.add(
+        EDGE_PYTHON,
+        "Python gateway in the same run: added p50, its CPU a request, throughput ÷ direct",
+        "— (≤ 1 ms above)",
     )
     report.add(
         JWKS,

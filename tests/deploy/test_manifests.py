@@ -80,6 +80,9 @@ KEEP_DEFAULT: dict[str, set[str]] = {
         "GATEWAY_READ_TIMEOUT_MS",
         # Key prefix in Redis: only needed when several deployments share one Redis.
         "GATEWAY_REDIS_PREFIX",
+        # The deployed edge is nginx, which counts per replica in its own memory: the Python
+        # gateway's Redis counters are not used there (README, Edge).
+        "GATEWAY_REDIS_URL",
     },
 }
 
@@ -384,10 +387,17 @@ def read_variables(config: Path) -> set[str]:
 
 
 def compose_environment(service: str) -> set[str]:
-    environment = load_compose()["services"][service].get("environment", {})
-    if isinstance(environment, Mapping):
-        return set(environment)
-    return {item.split("=", 1)[0] for item in environment}
+    """The service's variables; for the gateway, those its configuration is rendered from
+    (the one-shot `gateway-config`: nginx itself reads none)."""
+    services = load_compose()["services"]
+    found: set[str] = set()
+    for name in (service, f"{service}-config"):
+        environment = services.get(name, {}).get("environment", {})
+        if isinstance(environment, Mapping):
+            found.update(environment)
+        else:
+            found.update(item.split("=", 1)[0] for item in environment)
+    return found
 
 
 def _containers(pod: Document) -> Iterator[Document]:

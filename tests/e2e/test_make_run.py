@@ -15,7 +15,10 @@ import httpx
 from tests.infra import ROOT, free_port, wait_until
 
 
-def launch(workdir: Path, **extra: str) -> tuple[subprocess.Popen[str], list[str], dict[str, str]]:
+def launch(
+    workdir: Path, *args: str, **extra: str
+) -> tuple[subprocess.Popen[str], list[str], dict[str, str]]:
+    """`python -m gateway.stack ARGS` on free ports in `workdir`; its output collected."""
     ports = {"AUTH_PORT": free_port(), "TODO_PORT": free_port(), "GATEWAY_PORT": free_port()}
     env = {
         **os.environ,
@@ -24,7 +27,7 @@ def launch(workdir: Path, **extra: str) -> tuple[subprocess.Popen[str], list[str
         **extra,
     }
     process = subprocess.Popen(
-        [sys.executable, "-m", "gateway.stack"],
+        [sys.executable, "-m", "gateway.stack", *args],
         cwd=workdir,
         env=env,
         stdout=subprocess.PIPE,

@@ -1,4 +1,5 @@
-"""The gateway as a real process (uvicorn in front of it), with the echo upstream behind it."""
+"""Each edge as a real process (the Python gateway under uvicorn, nginx on the rendered
+configuration), with the echo upstream behind it: what only a real connection shows."""
 
 from __future__ import annotations
 
@@ -13,7 +14,8 @@ import pytest
 
 from kit.server import KEEP_ALIVE_S
 from tests.gateway.echo import echo_server
-from tests.infra import ServiceProcess, free_port, start_service
+from tests.gateway.edges import EDGES, NGINX, start_edge
+from tests.infra import ServiceProcess, free_port
 
 
 @pytest.fixture(scope="module")
@@ -22,12 +24,13 @@ def echo() -> Iterator[str]:
         yield url
 
 
-def gateway_process(workdir: Path, echo: str, **env: str) -> ServiceProcess:
-    return start_service(
-        "gateway",
-        workdir,
-        {"GATEWAY_AUTH_URL": echo, "GATEWAY_TODO_URL": echo, **env},
-    )
+@pytest.fixture(params=EDGES)
+def kind(request: pytest.FixtureRequest) -> str:
+    return str(request.param)
+
+
+def gateway_process(kind: str, workdir: Path, echo: str, **env: str) -> ServiceProcess:
+    return start_edge(kind, workdir, {"GATEWAY_AUTH_URL": echo, "GATEWAY_TODO_URL": echo, **env})
 
 
 def forwarded_seen(gateway: ServiceProcess, proto: str = "https") -> dict[str, str]:
@@ -40,10 +43,10 @@ def forwarded_seen(gateway: ServiceProcess, proto: str = "https") -> dict[str, s
     return {k: v for k, v in response.json()["headers"] if k.startswith("x-forwarded-")}
 
 
-def test_only_the_configured_proxies_are_believed(workdir: Path, echo: str) -> None:
+def test_only_the_configured_proxies_are_believed(kind: str, workdir: Path, echo: str) -> None:
     # The ASGI server under the gateway must not apply forwarding headers of its own (uvicorn
     # believes loopback peers by default): GATEWAY_TRUSTED_PROXIES is the only authority.
-    gateway = gateway_process(workdir / "nobody", echo)
+    gateway = gateway_process(kind, workdir / "nobody", echo)
     try:
         seen = forwarded_seen(gateway)
     finally:
@@ -51,25 +54,39 @@ def test_only_the_configured_proxies_are_believed(workdir: Path, echo: str) -> N
     assert seen["x-forwarded-for"] == "127.0.0.1"
     assert seen["x-forwarded-proto"] == "http"
 
-    trusting = gateway_process(workdir / "loopback", echo, GATEWAY_TRUSTED_PROXIES="127.0.0.1")
+    trusting = gateway_process(
+        kind, workdir / "loopback", echo, GATEWAY_TRUSTED_PROXIES="127.0.0.1"
+    )
     try:
         seen = forwarded_seen(trusting)
         # A trusted proxy's scheme is passed on only when it is one; the last entry counts.
         garbage = forwarded_seen(trusting, proto="javascript")
         chained = forwarded_seen(trusting, proto="https, HTTP")
+        # The last X-Forwarded-For entry is the one the trusted proxy vouches for; one that
+        # is not an address leaves the peer's.
+        last = httpx.get(
+            f"{trusting.url}/api/x", headers={"X-Forwarded-For": "6.6.6.6, 198.51.100.7"}
+        ).json()["headers"]
+        garbled = httpx.get(
+            f"{trusting.url}/api/x", headers={"X-Forwarded-For": "not-an-address"}
+        ).json()["headers"]
     finally:
         trusting.stop()
     assert seen["x-forwarded-for"] == "203.0.113.9"
     assert seen["x-forwarded-proto"] == "https"
     assert garbage["x-forwarded-proto"] == "http"
     assert chained["x-forwarded-proto"] == "http"
+    assert [v for k, v in last if k == "x-forwarded-for"] == ["198.51.100.7"]
+    assert [v for k, v in garbled if k == "x-forwarded-for"] == ["127.0.0.1"]
 
 
-def test_header_bytes_reach_the_upstream_unchanged_or_are_refused(workdir: Path, echo: str) -> None:
-    # On a real connection, so the bytes are the client's (the in-process test client
-    # re-encodes header values). The echo shows each byte it got as one latin-1 character.
+def test_header_bytes_reach_the_upstream_unchanged_or_are_refused(
+    kind: str, workdir: Path, echo: str
+) -> None:
+    # On a real connection, so the bytes are the client's. The echo shows each byte it got as
+    # one latin-1 character.
     value = "café ☕".encode()
-    gateway = gateway_process(workdir, echo)
+    gateway = gateway_process(kind, workdir, echo)
     try:
         passed = httpx.get(f"{gateway.url}/api/x", headers={b"X-Name": value}, timeout=5)
         refused = httpx.get(f"{gateway.url}/api/x", headers={b"X-Name": b"\xff\xfe"}, timeout=5)
@@ -77,6 +94,11 @@ def test_header_bytes_reach_the_upstream_unchanged_or_are_refused(workdir: Path,
         gateway.stop()
     assert passed.status_code == 200
     assert [v for k, v in passed.json()["headers"] if k == "x-name"] == [value.decode("latin-1")]
+    if kind == NGINX:
+        # nginx passes a header's bytes on as they came, UTF-8 or not (README, Edge).
+        assert refused.status_code == 200
+        assert [v for k, v in refused.json()["headers"] if k == "x-name"] == ["\xff\xfe"]
+        return
     # aiohttp can only write UTF-8 header values: anything else is a clear 400, not mangled.
     assert refused.status_code == 400
     assert refused.headers["content-type"].startswith("application/problem+json")
@@ -150,11 +172,11 @@ class StaleKeepAliveUpstream:
 
 
 def test_an_idle_upstream_connection_is_not_reused_once_the_service_may_close_it(
-    workdir: Path,
+    kind: str, workdir: Path
 ) -> None:
     upstream = StaleKeepAliveUpstream(idle_limit=KEEP_ALIVE_S)
     with upstream as url:
-        gateway = gateway_process(workdir, url)
+        gateway = gateway_process(kind, workdir, url)
         try:
             first = httpx.get(f"{gateway.url}/api/x", timeout=5)
             # The idle time is what is tested: the connection must outlive the service's
