@@ -26,6 +26,8 @@ from auth_service.clients.registry import ClientRegistry
 from auth_service.clients.replay import RedisReplayGuard, ReplayGuard, SqlReplayGuard
 from auth_service.clients.secrets import SecretHasher
 from auth_service.config import Settings
+from auth_service.events.controller import EventsController
+from auth_service.events.outbox import Outbox
 from auth_service.keys.controller import WellKnownController
 from auth_service.keys.encryption import KeyEncryptor
 from auth_service.keys.ring import KeyRing
@@ -106,6 +108,7 @@ def create_app(
 
     revocations = RevocationLog(sessions, access_token_ttl=settings.access_token_ttl, now=now)
     audit = AuditLog(sessions, retention=settings.audit_retention, now=now)
+    outbox = Outbox(sessions, now=now)
     session_service = SessionService(store, issuer, email_of, revocations, audit, now=now)
     accounts = AccountService(
         engine,
@@ -113,6 +116,8 @@ def create_app(
         session_service,
         MovingWindowRateLimiter(_limiter_storage(settings)),
         audit,
+        outbox,
+        revocations,
         login_failure_limit=settings.login_failure_limit,
         now=now,
     )
@@ -156,6 +161,7 @@ def create_app(
             asyncio.create_task(purge_forever(store, now=now)),
             asyncio.create_task(purge_forever(revocations, now=now, interval=60)),
             asyncio.create_task(purge_forever(audit, now=now)),
+            asyncio.create_task(purge_forever(outbox, now=now)),
             asyncio.create_task(audit.write_forever()),
         ]
         if isinstance(replay, SqlReplayGuard):
@@ -192,6 +198,7 @@ def create_app(
             ActivityController,
             AdminUsersController,
             AdminClientsController,
+            EventsController,
         ],
         readiness={
             "database": database_ready,
@@ -212,7 +219,10 @@ def create_app(
             "oauth": provide(oauth),
             "revocations": provide(revocations),
             "audit": provide(audit),
-            "administration": provide(AdminService(sessions, session_service, revocations, audit)),
+            "administration": provide(
+                AdminService(sessions, session_service, accounts, revocations, audit, outbox)
+            ),
+            "outbox": provide(outbox),
             "registry": provide(
                 ClientRegistry(
                     sessions,

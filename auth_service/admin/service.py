@@ -9,13 +9,15 @@ import uuid
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import delete, select
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from auth_service.audit.log import AuditLog
+from auth_service.events.outbox import Outbox
 from auth_service.revocations.log import RevocationLog
 from auth_service.sessions.service import SessionService
 from auth_service.users.models import User
+from auth_service.users.service import AccountService
 from kit.problems import FieldError, ProblemError
 
 ROLE = re.compile(r"[a-z][a-z0-9_-]{0,31}")
@@ -45,13 +47,17 @@ class AdminService:
         self,
         sessions: async_sessionmaker[AsyncSession],
         session_service: SessionService,
+        accounts: AccountService,
         revocations: RevocationLog,
         audit: AuditLog,
+        outbox: Outbox,
     ) -> None:
         self._sessions = sessions
         self._session_service = session_service
+        self._accounts = accounts
         self._revocations = revocations
         self._audit = audit
+        self._outbox = outbox
 
     async def users(
         self, *, q: str, after: str | None, limit: int
@@ -103,6 +109,8 @@ class AdminService:
             for name, value in values.items():
                 setattr(user, name, value)
             self._audit.add(db, event, subject=str(user.id), actor=actor, data=dict(values))
+            if event in ("user.disabled", "user.enabled"):
+                self._outbox.add(db, event, subject=str(user.id))
         return user
 
     async def set_disabled(self, user_id: str, disabled: bool, *, actor: str) -> None:
@@ -139,13 +147,9 @@ class AdminService:
         return summary(user)
 
     async def delete(self, user_id: str, *, actor: str) -> None:
-        key = _user_id(user_id)
-        async with self._sessions.begin() as db:
-            result = await db.execute(delete(User).where(User.id == key))
-            if not getattr(result, "rowcount", 0):
-                raise NOT_FOUND
-            self._audit.add(db, "user.deleted", subject=user_id, actor=actor)
-        await self._end_everything(user_id, actor=actor, reason="user_deleted")
+        """As `DELETE /auth/me`, without the password."""
+        if not await self._accounts.close(str(_user_id(user_id)), actor=actor):
+            raise NOT_FOUND
 
     async def user_exists(self, user_id: str) -> None:
         async with self._sessions() as db:

@@ -9,8 +9,8 @@ from auth_service.clients.keys import ASSERTION_ALGORITHMS
 from auth_service.config import Settings
 from auth_service.keys.ring import KeyRing
 
-# The scopes this platform's own services define (the todo API, introspection).
-SCOPES_SUPPORTED = ("tasks:read", "tasks:write", "introspect")
+# The scopes this platform's own services define (the todo API, account events, introspection).
+SCOPES_SUPPORTED = ("tasks:read", "tasks:write", "events:read", "introspect")
 
 
 class WellKnownController(Controller):

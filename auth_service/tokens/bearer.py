@@ -39,11 +39,12 @@ class RingKeys:
         return self._keys.get(kid)
 
 
-async def bearer_claims(
-    request: Request[Any, Any, Any], verifier: NamedDependency[TokenVerifier]
+async def bearer_claims_any(
+    request: Request[Any, Any, Any], verifier: TokenVerifier
 ) -> VerifiedClaims:
+    """A person's or a client's token."""
     try:
-        claims = await verifier.verify(bearer_token(request.headers.get("authorization")))
+        return await verifier.verify(bearer_token(request.headers.get("authorization")))
     except TokenRejected as rejected:
         raise ProblemError(
             401,
@@ -51,6 +52,12 @@ async def bearer_claims(
             rejected.detail,
             headers={"WWW-Authenticate": rejected.www_authenticate("todo-api")},
         ) from None
+
+
+async def bearer_claims(
+    request: Request[Any, Any, Any], verifier: NamedDependency[TokenVerifier]
+) -> VerifiedClaims:
+    claims = await bearer_claims_any(request, verifier)
     if claims.is_client:  # these routes are a person's own account
         raise ProblemError(403, "forbidden", "a client's token does not act for a person")
     return claims

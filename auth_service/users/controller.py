@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from litestar import Controller, Request, Response, get, post
+from litestar import Controller, Request, Response, delete, get, post
 from litestar.di import NamedDependency
 from litestar.params import JSONBody
 
@@ -10,7 +10,7 @@ from auth_service.config import Settings
 from auth_service.sessions.service import ClientInfo
 from auth_service.tokens.bearer import AccessClaims
 from auth_service.tokens.responses import cookie_mode, token_response
-from auth_service.users.schemas import Credentials, Me, PasswordChange
+from auth_service.users.schemas import AccountDeletion, Credentials, Me, PasswordChange
 from auth_service.users.service import AccountService
 from kit.clients import client_info
 
@@ -65,6 +65,17 @@ class AccountController(Controller):
         await accounts.change_password(
             claims.sub, claims.sid, data.current_password, data.new_password
         )
+
+    @delete("/me", status_code=204)
+    async def delete_me(
+        self,
+        claims: NamedDependency[AccessClaims],
+        accounts: NamedDependency[AccountService],
+        data: JSONBody[AccountDeletion],
+    ) -> None:
+        """Closes the account: the password again; its sessions end, and its data in every
+        service that consumes account events (the todo service's tasks) follows."""
+        await accounts.delete_own(claims.sub, data.current_password)
 
 
 def _client(request: Request[Any, Any, Any]) -> ClientInfo:

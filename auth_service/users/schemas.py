@@ -19,3 +19,7 @@ class Me(msgspec.Struct):
     id: str
     email: str
     created_at: datetime.datetime
+
+
+class AccountDeletion(msgspec.Struct):
+    current_password: str

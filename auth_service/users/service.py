@@ -11,12 +11,15 @@ from advanced_alchemy.exceptions import IntegrityError as AdvancedAlchemyIntegri
 from limits import parse_many
 from limits.aio.strategies import MovingWindowRateLimiter
 from prometheus_client import Counter
+from sqlalchemy import delete
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from auth_service.audit.log import AuditLog
+from auth_service.events.outbox import Outbox
 from auth_service.passwords.hashing import PasswordHashing
 from auth_service.passwords.policy import normalise
+from auth_service.revocations.log import RevocationLog
 from auth_service.sessions.service import ClientInfo, SessionService, SignedIn
 from auth_service.users.email import normalise_email
 from auth_service.users.models import User
@@ -40,11 +43,15 @@ class AccountService:
         session_service: SessionService,
         login_limiter: MovingWindowRateLimiter,
         audit: AuditLog,
+        outbox: Outbox,
+        revocations: RevocationLog,
         *,
         login_failure_limit: str,
         now: Callable[[], float] = time.time,
     ) -> None:
         self._audit = audit
+        self._outbox = outbox
+        self._revocations = revocations
         self._reads = single_statement_reads(engine)
         self._sessions = session_factory(engine)
         self._passwords = passwords
@@ -125,6 +132,33 @@ class AccountService:
         await self._store_hash(user.id, new_hash, audited="password.changed")
         await self._session_service.end_other_sessions(user_id=user_id, keep_session_id=session_id)
         log.info("password_changed", user_id=user_id)
+
+    async def delete_own(self, user_id: str, current_password: str) -> None:
+        """`DELETE /auth/me`: the password again, then the account closes."""
+        user = await self.get(user_id)
+        if not await self._passwords.verify(user.password_hash, normalise(current_password)[:1024]):
+            raise ProblemError(401, "invalid_credentials", "the current password is incorrect")
+        await self.close(user_id, actor=user_id)
+
+    async def close(self, user_id: str, *, actor: str) -> bool:
+        """The account goes: its row, with a `user.deleted` event for the services that hold
+        its data and an audit entry in the same transaction; then its sessions, and every
+        token issued until now at every verifier. False when there was no such account."""
+        try:
+            key = uuid.UUID(user_id)
+        except ValueError:
+            return False
+        async with self._sessions() as session, session.begin():
+            result = await session.execute(delete(User).where(User.id == key))
+            if not getattr(result, "rowcount", 0):
+                return False
+            self._outbox.add(session, "user.deleted", subject=user_id)
+            self._audit.add(session, "user.deleted", subject=user_id, actor=actor)
+        self._emails.pop(user_id, None)
+        await self._session_service.logout_all(user_id=user_id, reason="user_deleted", actor=actor)
+        await self._revocations.subject_cut_off(user_id)
+        log.info("user_deleted", user_id=user_id)
+        return True
 
     async def get(self, user_id: str) -> User:
         try:

@@ -359,3 +359,90 @@ async def test_revocation_list_is_bounded_and_served_by_cursor(
     for bad in ("x", "-1", "nan", "inf", "1e400", "\x00"):
         answer = await client.get("/internal/revocations", params={"since": bad})
         assert answer.status_code in (400, 422), bad
+
+
+async def client_token(client: Client, admin: dict[str, Any], scopes: list[str]) -> str:
+    created = await client.post(
+        "/admin/clients",
+        json={"client_id": f"feed-{secrets.token_hex(3)}", "scopes": scopes, "secret": True},
+        headers=bearer(admin["access_token"]),
+    )
+    raw = f"{created.json()['client_id']}:{created.json()['client_secret']}"
+    answer = await client.post(
+        "/oauth/token",
+        data={"grant_type": "client_credentials"},
+        headers={**FORM, "Authorization": "Basic " + base64.b64encode(raw.encode()).decode()},
+    )
+    return str(answer.json()["access_token"])
+
+
+async def test_account_deletion_reaches_the_events_feed(
+    client: Client, admin: dict[str, Any]
+) -> None:
+    email = unique_email("leaving")
+    person = await register(client, email)
+    user_id = person["user"]["id"]
+    headers = bearer(person["access_token"])
+    wrong = await client.request(
+        "DELETE", "/auth/me", json={"current_password": "not it at all"}, headers=headers
+    )
+    assert (wrong.status_code, wrong.json()["code"]) == (401, "invalid_credentials")
+    for bad in ({}, {"current_password": 7}, {"current_password": "x\x00"}):
+        answer = await client.request("DELETE", "/auth/me", json=bad, headers=headers)
+        assert 400 <= answer.status_code < 500, bad
+    gone = await client.request(
+        "DELETE", "/auth/me", json={"current_password": STRONG_PASSWORD}, headers=headers
+    )
+    assert gone.status_code == 204
+    assert (await login(client, email)).status_code == 401
+    refresh = await client.post("/auth/refresh", json={"refresh_token": person["refresh_token"]})
+    assert refresh.status_code == 401
+    reader = bearer(await client_token(client, admin, ["events:read"]))
+
+    async def deleted() -> bool:
+        cursor = "0"
+        while True:
+            page = (
+                await client.get("/internal/events", params={"after": cursor}, headers=reader)
+            ).json()
+            if any(e["type"] == "user.deleted" and e["subject"] == user_id for e in page["events"]):
+                return True
+            if page["next"] == cursor:
+                return False
+            cursor = page["next"]
+
+    await async_wait_until(deleted, timeout=15, what="user.deleted in the events feed")
+    first = (await client.get("/internal/events", params={"limit": 1}, headers=reader)).json()
+    assert len(first["events"]) == 1 and set(first["events"][0]) == {
+        "id",
+        "type",
+        "subject",
+        "at",
+        "data",
+    }
+    second = (
+        await client.get(
+            "/internal/events", params={"after": first["next"], "limit": 1}, headers=reader
+        )
+    ).json()
+    assert not second["events"] or int(second["events"][0]["id"]) > int(first["events"][0]["id"])
+    # People's tokens and clients without the scope are refused; garbage cursors are 4xx.
+    people = await client.get("/internal/events", headers=bearer(admin["access_token"]))
+    assert people.status_code == 403
+    unscoped = bearer(await client_token(client, admin, ["tasks:read"]))
+    short = await client.get("/internal/events", headers=unscoped)
+    assert (short.status_code, short.json()["code"]) == (403, "insufficient_scope")
+    assert (await client.get("/internal/events")).status_code == 401
+    for bad in ("-1", "x", "1" * 30, "\x00"):
+        answer = await client.get("/internal/events", params={"after": bad}, headers=reader)
+        assert 400 <= answer.status_code < 500, bad
+    # The admin route deletes the same way.
+    other = await register(client)
+    removed = await client.delete(
+        f"/admin/users/{other['user']['id']}", headers=bearer(admin["access_token"])
+    )
+    assert removed.status_code == 204
+    again = await client.delete(
+        f"/admin/users/{other['user']['id']}", headers=bearer(admin["access_token"])
+    )
+    assert again.status_code == 404

@@ -1,5 +1,5 @@
-"""The revocation list, users' roles and disabled flag, what a session's tokens say, and the
-audit log.
+"""The revocation list, users' roles and disabled flag, what a session's tokens say, the audit
+log and the account-events outbox.
 
 Revision ID: 0004
 Revises: 0003
@@ -59,9 +59,26 @@ def upgrade() -> None:
     op.create_index("ix_audit_events_at", "audit_events", ["at"])
     op.create_index("ix_audit_events_subject_id", "audit_events", ["subject", "id"])
     op.create_index("ix_audit_events_type_id", "audit_events", ["type", "id"])
+    op.create_table(
+        "account_events",
+        sa.Column(
+            "id",
+            sa.BigInteger().with_variant(sa.Integer(), "sqlite"),
+            autoincrement=True,
+            nullable=False,
+        ),
+        sa.Column("type", sa.String(length=64), nullable=False),
+        sa.Column("subject", sa.String(length=64), nullable=False),
+        sa.Column("at", DateTimeUTC(timezone=True), nullable=False),
+        sa.Column("data", sa.JSON(), nullable=False),
+        sa.PrimaryKeyConstraint("id", name="pk_account_events"),
+    )
+    op.create_index("ix_account_events_at", "account_events", ["at"])
 
 
 def downgrade() -> None:
+    op.drop_index("ix_account_events_at", table_name="account_events")
+    op.drop_table("account_events")
     op.drop_index("ix_audit_events_type_id", table_name="audit_events")
     op.drop_index("ix_audit_events_subject_id", table_name="audit_events")
     op.drop_index("ix_audit_events_at", table_name="audit_events")
