@@ -433,9 +433,9 @@ async def test_account_deletion_reaches_the_events_feed(
     short = await client.get("/internal/events", headers=unscoped)
     assert (short.status_code, short.json()["code"]) == (403, "insufficient_scope")
     assert (await client.get("/internal/events")).status_code == 401
-    for bad in ("-1", "x", "1" * 30, "\x00"):
-        answer = await client.get("/internal/events", params={"after": bad}, headers=reader)
-        assert 400 <= answer.status_code < 500, bad
+    for cursor in ("-1", "x", "1" * 30, "\x00"):
+        answer = await client.get("/internal/events", params={"after": cursor}, headers=reader)
+        assert 400 <= answer.status_code < 500, cursor
     # The admin route deletes the same way.
     other = await register(client)
     removed = await client.delete(
