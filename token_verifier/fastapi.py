@@ -6,12 +6,15 @@
     @app.get("/reports")
     async def reports(claims: Annotated[VerifiedClaims, auth.require("reports:read")]) -> …
 
-`auth.require(*scopes)` is `Security(auth, scopes=[...])`: FastAPI gathers the scopes of every
-level (a router's `dependencies=[auth.require("a")]` and a route's `auth.require("b")` both
-apply), resolves the dependency once per request for each scope set, and lists the bearer scheme
-in the OpenAPI document. `Depends(auth)` (no scope) only authenticates.
+`auth.require(*scopes)` is `Security(auth, scopes=[...])`: every scope named is needed (one
+403 names them all, RFC 6750 §3.1); a router's `dependencies=[auth.require("a")]` and a route's
+`auth.require("b")` both apply, the router's checked first; a dependency of your own declared
+with `Security(yours, scopes=[...])` that depends on `auth` passes its scopes down (FastAPI's
+`SecurityScopes`). The token is verified once per request (the verifier's cache makes the
+second check a dictionary lookup) and the bearer scheme is listed in the OpenAPI document.
 
-A refusal is raised as `Refused`, a Starlette HTTPException with the right status and
+A scope decided in the handler (`require_scope(claims, "…")`, e.g. only for client tokens) is
+answered the same way. A refusal is raised as `Refused`, a Starlette HTTPException with the right status and
 `WWW-Authenticate`; `EXCEPTION_HANDLERS` (or `install(app)`) renders it as the contract's
 problem body. Without the handlers the status and challenge are still right (FastAPI's default
 body `{"detail": …}`), so a forgotten line never turns a refusal into a 500.
@@ -85,7 +88,16 @@ async def refused_response(_: Request, error: Exception) -> Response:
     )
 
 
-EXCEPTION_HANDLERS: dict[Any, Any] = {Refused: refused_response}
+async def insufficient_scope_response(_: Request, error: Exception) -> Response:
+    """For `require_scope(claims, …)` called in a handler, as with Litestar."""
+    assert isinstance(error, InsufficientScope)
+    return await refused_response(_, Refused(refusal_for(error, realm="")))
+
+
+EXCEPTION_HANDLERS: dict[Any, Any] = {
+    Refused: refused_response,
+    InsufficientScope: insufficient_scope_response,
+}
 
 
 def install(app: FastAPI) -> None:
