@@ -14,10 +14,10 @@ with `Security(yours, scopes=[...])` that depends on `auth` passes its scopes do
 second check a dictionary lookup) and the bearer scheme is listed in the OpenAPI document.
 
 A scope decided in the handler (`require_scope(claims, "…")`, e.g. only for client tokens) is
-answered the same way. A refusal is raised as `Refused`, a Starlette HTTPException with the right status and
-`WWW-Authenticate`; `EXCEPTION_HANDLERS` (or `install(app)`) renders it as the contract's
-problem body. Without the handlers the status and challenge are still right (FastAPI's default
-body `{"detail": …}`), so a forgotten line never turns a refusal into a 500.
+answered the same way. A refusal is raised as `Refused`, a Starlette HTTPException with the
+right status and `WWW-Authenticate`; `EXCEPTION_HANDLERS` (or `install(app)`) renders it as
+the contract's problem body. Without the handlers the status and challenge are still right
+(FastAPI's default body `{"detail": …}`), so a forgotten line never turns a refusal into a 500.
 """
 
 from __future__ import annotations

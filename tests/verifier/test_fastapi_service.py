@@ -37,6 +37,7 @@ from token_verifier import JwksCache
 
 ISSUER = "http://127.0.0.1:8000"
 AUDIENCE = "todo-api"
+METADATA_URL = "http://reports.internal/.well-known/oauth-protected-resource"
 
 
 @dataclass
@@ -312,9 +313,8 @@ async def test_revoked_session(auth: Auth) -> None:
     user = register_user(auth.process, "revoked")
     app, _ = reports(auth)
     async with serving(app) as client:
-        logout = httpx.post(
-            f"{auth.process.url}/auth/logout", json={"refresh_token": user.refresh_token}
-        )
+        async with httpx.AsyncClient(base_url=auth.process.url) as http:
+            logout = await http.post("/auth/logout", json={"refresh_token": user.refresh_token})
         assert logout.status_code == 204
         response = await client.get(f"/api/{user.id}/summary", headers=bearer(user.access_token))
         assert_refused(response, "token_revoked")
