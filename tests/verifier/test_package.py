@@ -43,16 +43,8 @@ ADAPTER_IMPORTS = {
 
 
 def resolved_in_subprocess(cwd: Path, env: dict[str, str]) -> str:
-    result = subprocess.run(
-        [sys.executable, "-c", "import token_verifier; print(token_verifier.__file__)"],
-        cwd=cwd,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=True,
-    )
-    return result.stdout.strip()
+    code = "import token_verifier; print(token_verifier.__file__)"
+    return run(sys.executable, "-c", code, cwd=cwd, env=env).strip()
 
 
 def test_one_real_package_from_the_checkout_and_from_the_install(tmp_path: Path) -> None:
