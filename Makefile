@@ -1,5 +1,7 @@
 # Two commands a newcomer needs: `make run` and `make test`. Both build .venv when missing.
 # The packages run from this checkout (PYTHONPATH), so there is no install step to go stale.
+# token_verifier/ is also its own distribution: the lock installs it in editable mode from
+# ./token_verifier, which is the very directory PYTHONPATH finds, so both name the same files.
 export PYTHONPATH := $(CURDIR)
 PYTHON ?= python3
 VENV := .venv
@@ -8,7 +10,7 @@ STAMP := $(VENV)/.installed
 
 .PHONY: run run-edge test lint bench test-fast fmt lock clean migrate rotate-keys
 
-$(STAMP): requirements-dev.lock pyproject.toml
+$(STAMP): requirements-dev.lock pyproject.toml token_verifier/pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check -r requirements-dev.lock
 	@touch $(STAMP)

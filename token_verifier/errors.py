@@ -9,7 +9,8 @@ def _challenge(realm: str | None, **params: str | None) -> str:
 
 class TokenRejected(Exception):
     """A token that must not be accepted. `code` is the contract's error code
-    (`token_missing`, `token_invalid`, `token_expired`); `detail` is safe to show."""
+    (`token_missing`, `token_invalid`, `token_expired`, `token_revoked`); `detail` is safe to
+    show."""
 
     def __init__(self, code: str, detail: str) -> None:
         super().__init__(detail)
@@ -35,8 +36,10 @@ class InsufficientScope(Exception):
     code = "insufficient_scope"
 
     def __init__(self, scope: str) -> None:
+        """`scope`: the scope needed, or several separated by spaces (all of them needed)."""
         self.scope = scope
-        self.detail = f"this request needs the scope {scope}"
+        noun = "scopes" if " " in scope else "scope"
+        self.detail = f"this request needs the {noun} {scope}"
         super().__init__(self.detail)
 
     def www_authenticate(self) -> str:

@@ -13,21 +13,19 @@ import asyncio
 import contextlib
 import re
 import time
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
+from types import TracebackType
+from typing import Any
 
 import httpx
-import structlog
-from prometheus_client import Counter, Gauge
 
 from token_verifier.keys import VerificationKey, import_jwks
+from token_verifier.log import get_logger
+from token_verifier.metrics import JWKS_FETCHES, JWKS_KEYS
 
-JWKS_FETCHES = Counter(
-    "token_verifier_jwks_fetches_total", "JWKS fetches by result and reason", ["result", "reason"]
-)
-JWKS_KEYS = Gauge("token_verifier_jwks_keys", "Verification keys held")
 MAX_JWKS_BYTES = 256 * 1024
 _MAX_AGE = re.compile(r"max-age=(\d+)")
-log = structlog.get_logger("token_verifier")
+log = get_logger("token_verifier")
 
 
 class JwksCache:
@@ -76,6 +74,25 @@ class JwksCache:
         """First fetch (a failure is logged, not fatal: readiness says so), then the loop."""
         await self.refresh("start")
         self._background = asyncio.create_task(self._refresh_forever())
+
+    async def __aenter__(self) -> JwksCache:
+        await self.start()
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        await self.close()
+
+    @contextlib.asynccontextmanager
+    async def lifespan(self, _app: Any = None) -> AsyncIterator[None]:
+        """`FastAPI(lifespan=keys.lifespan)`, `Starlette(lifespan=…)`, `Litestar(lifespan=[…])`:
+        the first fetch before the app serves, the background refresh until it stops."""
+        async with self:
+            yield
 
     async def close(self) -> None:
         if self._background is not None:

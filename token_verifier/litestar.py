@@ -10,7 +10,9 @@
     #               require_scope(claims, "tasks:read")  (403 insufficient_scope otherwise)
 
 A rejected request gets a 401 problem response with the RFC 6750 challenge (naming the RFC 9728
-metadata URL when `resource_metadata` is given); a missing scope a 403 with its challenge.
+metadata URL when `resource_metadata` is given); a missing scope a 403 with its challenge: the
+same bodies and headers as every other adapter (refusals.py). A route can also name its scopes
+as a guard: `@get("/reports", guards=[requires_scopes("reports:read")])`.
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ from typing import Any
 from litestar import Request
 from litestar.connection import ASGIConnection
 from litestar.exceptions import NotAuthorizedException
+from litestar.handlers.base import BaseRouteHandler
 from litestar.middleware import (
     AbstractAuthenticationMiddleware,
     AuthenticationResult,
@@ -30,7 +33,19 @@ from litestar.response import Response
 from litestar.types import ExceptionHandlersMap
 
 from token_verifier.errors import InsufficientScope, TokenRejected
-from token_verifier.verifier import TokenVerifier
+from token_verifier.refusals import PROBLEM_JSON, Refusal, bearer_token, refusal_for
+from token_verifier.verifier import TokenVerifier, VerifiedClaims, require_scopes
+
+__all__ = [
+    "EXCEPTION_HANDLERS",
+    "BearerAuthMiddleware",
+    "TokenRejectedError",
+    "bearer_auth",
+    "bearer_token",
+    "insufficient_scope_response",
+    "rejected_token_response",
+    "requires_scopes",
+]
 
 
 class TokenRejectedError(NotAuthorizedException):
@@ -39,24 +54,9 @@ class TokenRejectedError(NotAuthorizedException):
     def __init__(
         self, rejected: TokenRejected, realm: str, resource_metadata: str | None = None
     ) -> None:
-        super().__init__(
-            detail=rejected.detail,
-            headers={
-                "WWW-Authenticate": rejected.www_authenticate(
-                    realm, resource_metadata=resource_metadata
-                )
-            },
-        )
+        self.refusal = refusal_for(rejected, realm, resource_metadata)
+        super().__init__(detail=rejected.detail, headers=self.refusal.headers)
         self.rejected = rejected
-
-
-def bearer_token(authorization: str | None) -> str | None:
-    if not authorization:
-        return None
-    scheme, _, token = authorization.partition(" ")
-    if scheme.lower() != "bearer":
-        return None
-    return token.strip() or None
 
 
 class BearerAuthMiddleware(AbstractAuthenticationMiddleware):
@@ -101,39 +101,38 @@ def bearer_auth(
     )
 
 
+def _problem(refusal: Refusal) -> Response[dict[str, Any]]:
+    return Response(
+        refusal.body(),
+        status_code=refusal.status,
+        headers=refusal.headers,
+        media_type=PROBLEM_JSON,
+    )
+
+
 def rejected_token_response(
     _: Request[Any, Any, Any], error: TokenRejectedError
 ) -> Response[dict[str, Any]]:
     """Exception handler: the contract's problem response for a rejected token."""
-    return Response(
-        {
-            "type": "about:blank",
-            "title": "Unauthorized",
-            "status": 401,
-            "detail": error.rejected.detail,
-            "code": error.rejected.code,
-        },
-        status_code=401,
-        headers=error.headers,
-        media_type="application/problem+json",
-    )
+    return _problem(error.refusal)
 
 
 def insufficient_scope_response(
     _: Request[Any, Any, Any], error: InsufficientScope
 ) -> Response[dict[str, Any]]:
-    return Response(
-        {
-            "type": "about:blank",
-            "title": "Forbidden",
-            "status": 403,
-            "detail": error.detail,
-            "code": error.code,
-        },
-        status_code=403,
-        headers={"WWW-Authenticate": error.www_authenticate()},
-        media_type="application/problem+json",
-    )
+    return _problem(refusal_for(error, realm=""))
+
+
+def requires_scopes(*scopes: str) -> Any:
+    """A route guard: 403 `insufficient_scope` unless the token holds every one of `scopes`."""
+
+    def guard(connection: ASGIConnection[Any, Any, Any, Any], _: BaseRouteHandler) -> None:
+        claims = connection.user
+        if not isinstance(claims, VerifiedClaims):
+            raise RuntimeError("bearer_auth does not protect this route")
+        require_scopes(claims, scopes)
+
+    return guard
 
 
 EXCEPTION_HANDLERS: ExceptionHandlersMap = {

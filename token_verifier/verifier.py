@@ -6,17 +6,18 @@ import binascii
 import json
 import math
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from joserfc import jws
 from joserfc.errors import JoseError
 from joserfc.util import urlsafe_b64decode
-from prometheus_client import Counter
 
 from token_verifier.errors import InsufficientScope, TokenRejected
 from token_verifier.keys import ALGORITHMS, KeySource
+from token_verifier.metrics import VERIFICATIONS
+from token_verifier.revocation import RevocationList
 
 MAX_TOKEN_BYTES = 8 * 1024
 MAX_LEEWAY_S = 60
@@ -25,9 +26,6 @@ ACCESS_TOKEN_TYPES = frozenset({"at+jwt", "application/at+jwt"})
 # (`b64`: RFC 7797's unencoded payload).
 REFUSED_HEADERS = ("jku", "x5u", "jwk", "x5c", "crit", "b64")
 
-VERIFICATIONS = Counter(
-    "token_verifier_verifications_total", "Access-token verifications by result", ["result"]
-)
 _CACHED = VERIFICATIONS.labels("cached")
 _VERIFIED = VERIFICATIONS.labels("verified")
 
@@ -71,6 +69,14 @@ def require_scope(claims: VerifiedClaims, scope: str) -> None:
     """Raise InsufficientScope unless the token holds `scope`."""
     if scope not in claims.scopes:
         raise InsufficientScope(scope)
+
+
+def require_scopes(claims: VerifiedClaims, scopes: Iterable[str]) -> None:
+    """Raise InsufficientScope, naming every scope asked for (RFC 6750 §3.1), unless the token
+    holds them all."""
+    wanted = tuple(scopes)
+    if not claims.scopes.issuperset(wanted):
+        raise InsufficientScope(" ".join(wanted))
 
 
 def _invalid(detail: str) -> TokenRejected:
@@ -117,6 +123,7 @@ class TokenVerifier:
         audience: str | Sequence[str] | _AnyAudience,
         leeway: int = MAX_LEEWAY_S,
         cache_size: int = 10_000,
+        revocations: RevocationList | None = None,
         now: Callable[[], float] = time.time,
     ) -> None:
         if not 0 <= leeway <= MAX_LEEWAY_S:
@@ -131,6 +138,7 @@ class TokenVerifier:
         self._leeway = leeway
         self._cache_size = cache_size
         self._cache: dict[str, tuple[VerifiedClaims, int]] = {}
+        self._revocations = revocations
         self._now = now
         # One registry per algorithm, each allowing only that one, and its algorithm object
         # once first needed (joserfc warns when "EdDSA" is looked up: say so only if used).
@@ -144,6 +152,8 @@ class TokenVerifier:
         if cached is not None:
             claims, generation = cached
             if generation == self._keys.generation and self._now() < claims.exp + self._leeway:
+                if self._revocations is not None:
+                    self._refuse_revoked(claims)
                 _CACHED.inc()
                 return claims
             del self._cache[token]
@@ -152,9 +162,18 @@ class TokenVerifier:
         except TokenRejected as rejected:
             VERIFICATIONS.labels(rejected.code).inc()
             raise
-        _VERIFIED.inc()
+        # A revoked token is still remembered: the list is asked again on every use, so a
+        # revocation reaches cached tokens too, and a lifted one (none today) would as well.
         self._remember(token, claims)
+        if self._revocations is not None:
+            self._refuse_revoked(claims)
+        _VERIFIED.inc()
         return claims
+
+    def _refuse_revoked(self, claims: VerifiedClaims) -> None:
+        if self._revocations is not None and self._revocations.revoked(claims):
+            VERIFICATIONS.labels("token_revoked").inc()
+            raise TokenRejected("token_revoked", "access token revoked")
 
     def _remember(self, token: str, claims: VerifiedClaims) -> None:
         if self._cache_size <= 0:

@@ -20,6 +20,7 @@ from pathlib import Path
 from types import FrameType
 
 from tests.bench import rows, wrk
+from tests.bench.adapters import verifier_adapters
 from tests.bench.measure import CORES, Bench, Timing, run_platform
 from tests.bench.peer_bench import peer
 from tests.bench.procs import Resources
@@ -96,6 +97,10 @@ NOTES = """\
   the window; it is shown but not counted, since the load does not cause it.
 - wrk CPU is wrk's own user+system time (from `wait4`) ÷ the run's length, in cores: on 2 cores
   it is CPU the servers did not get.
+- Verifier adapters: `tests/bench/adapters.py`, each app called as ASGI on one event loop in
+  the bench process (no server, no socket), the same valid token every request (cache hit);
+  process CPU per request, best of interleaved rounds; the ASGI middleware row is
+  `token_verifier.asgi.BearerAuthMiddleware` in front of the bare FastAPI app.
 - The peer is `tests/bench/peer/peer_app.py` (FastAPI + fastapi-users, JWT ES256, SQLAlchemy on
   PostgreSQL, Argon2id via pwdlib at the same parameters), one uvicorn process, from its own venv.
 """
@@ -195,6 +200,9 @@ def main() -> int:
             bench.verifier_micro,
         )
         bench.guarded("OpenSSL floor", [rows.OPENSSL_FLOOR], bench.openssl_floor)
+        bench.guarded(
+            "verifier adapters", [rows.VERIFIER_ADAPTERS], lambda: verifier_adapters(bench)
+        )
         if not wrk.available():
             print(f"[bench] {wrk.INSTALL_HINT}", file=sys.stderr, flush=True)
             for key in WRK_ROWS:

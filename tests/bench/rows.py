@@ -28,6 +28,7 @@ CLIENT_CREDENTIALS = "client_credentials"
 INTROSPECTION = "introspection"
 PEER_LOGIN = "peer_login"
 PEER_LIST = "peer_list"
+VERIFIER_ADAPTERS = "verifier_adapters"
 
 
 def make_report(jwks_seconds: int) -> Report:
@@ -107,4 +108,10 @@ def make_report(jwks_seconds: int) -> Report:
     report.add(ASGI, "ASGI server: todo protected list, granian vs uvicorn", "—")
     report.add(PEER_LOGIN, "peer (FastAPI + fastapi-users): logins/s, ours ÷ peer", "—")
     report.add(PEER_LIST, "peer (FastAPI + fastapi-users): protected list req/s, ours ÷ peer", "—")
+    report.add(
+        VERIFIER_ADAPTERS,
+        "verifier adapters: what verification adds per request through the FastAPI dependency, "
+        "the ASGI middleware and the Litestar integration, ÷ the same framework's bare handler",
+        "—",
+    )
     return report
