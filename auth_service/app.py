@@ -11,7 +11,7 @@ from typing import Any
 import redis.exceptions
 from limits.aio.storage import MemoryStorage, RedisStorage, Storage
 from limits.aio.strategies import MovingWindowRateLimiter
-from litestar import Litestar
+from litestar import Litestar, Router
 from litestar.di import Provide
 from sqlalchemy import text
 
@@ -31,7 +31,7 @@ from auth_service.users.service import AccountService
 from kit.app import ServedApp, build_app
 from kit.database import create_engine, database_down_handlers, session_factory
 from kit.logs import configure_logging
-from kit.problems import dependency_down_handlers
+from kit.problems import dependency_down_handlers, oauth_exception_handlers
 from kit.redis_options import redis_options
 from kit.settings import load_or_exit
 from token_verifier import TokenVerifier
@@ -131,7 +131,12 @@ def create_app(
         route_handlers=[
             AccountController,
             SessionController,
-            OAuthTokenController,
+            # The OAuth routes speak RFC 6749's errors, kit's own refusals included.
+            Router(
+                "/",
+                route_handlers=[OAuthTokenController],
+                exception_handlers=oauth_exception_handlers(),
+            ),
             WellKnownController,
         ],
         readiness={
@@ -156,5 +161,6 @@ def create_app(
             "claims": Provide(bearer_claims),
         },
         lifespan=[lifespan],
+        checks_text_input=True,
         signature_namespace={"AccessClaims": AccessClaims},
     )

@@ -26,6 +26,7 @@ from kit.observability import HTTP_LATENCY, HTTP_REQUESTS, ReadinessCheck, obser
 from kit.problems import exception_handlers
 from kit.runtime import freeze_startup_objects, resolve_dependencies_in_order
 from kit.settings import fail
+from kit.text_input import TextInputMiddleware
 
 MAX_BODY_BYTES = 64 * 1024
 
@@ -92,10 +93,14 @@ def build_app(
     readiness: Mapping[str, ReadinessCheck],
     extra_exception_handlers: ExceptionHandlersMap | None = None,
     outer: Callable[[ASGIApp], ASGIApp] | None = None,
+    checks_text_input: bool = False,
     **litestar_kwargs: Any,
 ) -> ServedApp:
     """A service's Litestar app with the common edges; `outer` wraps everything (the
-    gateway's security headers, which must be on every response, errors included)."""
+    gateway's security headers, which must be on every response, errors included).
+    `checks_text_input` puts kit.text_input's guard in front of every route, innermost, so that
+    authentication answers first: every service that reads its input sets it (the gateway,
+    which forwards bodies unread, does not)."""
     try:
         trusted_proxies()
     except ValueError as error:
@@ -103,6 +108,9 @@ def build_app(
     handlers = exception_handlers()
     handlers.update(extra_exception_handlers or {})
     resolve_dependencies_in_order()
+    if checks_text_input:
+        middleware = litestar_kwargs.get("middleware", [])
+        litestar_kwargs["middleware"] = [*middleware, TextInputMiddleware]
     app = Litestar(
         on_startup=[freeze_startup_objects],
         route_handlers=[*route_handlers, *observability_handlers(service, readiness)],

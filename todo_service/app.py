@@ -72,5 +72,6 @@ def create_app(settings: Settings | None = None) -> ServedApp:
         },
         middleware=[bearer_auth(verifier, realm=settings.audience[0], exclude=PUBLIC_PATHS)],
         lifespan=[lifespan],
+        checks_text_input=True,
         signature_namespace={"VerifiedClaims": VerifiedClaims},
     )

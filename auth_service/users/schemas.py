@@ -4,15 +4,17 @@ import datetime
 
 import msgspec
 
+from kit.text_input import Text
+
 
 class Credentials(msgspec.Struct, forbid_unknown_fields=False):
-    email: str
-    password: str
+    email: Text
+    password: Text
 
 
 class PasswordChange(msgspec.Struct):
-    current_password: str
-    new_password: str
+    current_password: Text
+    new_password: Text
 
 
 class Me(msgspec.Struct):

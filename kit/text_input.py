@@ -1,0 +1,134 @@
+"""The text a service accepts, checked in one place for every input of every route: path and
+query parameters, header values, and every string (keys included) of a JSON or form body.
+
+Refused everywhere, with a 422 `validation_error` naming the field: NUL and the other C0 control
+characters except TAB, LF and CR; DEL; the C1 controls (U+0080–U+009F); lone surrogates.
+PostgreSQL cannot store NUL in text (the driver fails with `invalid byte sequence`, which was a
+500), a lone surrogate cannot be encoded as UTF-8 at all, and the other controls are never
+meant as text: they only corrupt logs, terminals and the lists people read. One check in front
+of every handler instead of one per field, so that a field added tomorrow is covered too.
+
+TAB, LF and CR pass this guard; whether a field takes them is its type's business: `Text` (one
+line, no control character at all) or `MultilineText` (TAB, LF and CR allowed, as in a task's
+description). Both are JSON Schema patterns, so the OpenAPI document says what is accepted and
+msgspec enforces exactly that when it decodes the body.
+
+Header values are raw bytes decoded as Latin-1 (bytes 0x80–0xFF are RFC 9110's obs-text, and
+UTF-8 user agents send them), so there only the C0 controls other than TAB, and DEL, are refused.
+A JSON body the JSON decoder refuses (a lone surrogate escape such as `\\ud800` is one) is left
+to the route, which answers 400 `malformed_request`.
+"""
+
+from __future__ import annotations
+
+import re
+import urllib.parse
+from collections.abc import Iterator
+from typing import Annotated, Any
+
+import msgspec
+from litestar import Request
+from litestar.types import ASGIApp, Receive, Scope, Send
+
+from kit.problems import FieldError
+
+# JSON Schema patterns (ECMA-262 and Python read them alike). `(?![\s\S])` is "end of input":
+# Python's `$` also matches before a final newline, which would let "title\n" through.
+ONE_LINE = r"^[^\x00-\x1f\x7f-\x9f]*(?![\s\S])"
+MULTILINE = r"^[^\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]*(?![\s\S])"
+
+Text = Annotated[str, msgspec.Meta(pattern=ONE_LINE)]
+MultilineText = Annotated[str, msgspec.Meta(pattern=MULTILINE)]
+
+MESSAGE = "must not contain control characters or lone surrogates"
+_REFUSED = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\ud800-\udfff]")
+_REFUSED_IN_HEADER = re.compile("[\x00-\x08\x0a-\x1f\x7f]")
+# A JSON body without these bytes cannot hold a refused character: a control character must be
+# escaped in JSON (`\`), DEL is 0x7F, the C1 controls are 0xC2 0x80–0x9F in UTF-8, and a raw
+# surrogate (0xED 0xA0–0xBF) is invalid UTF-8 that the decoder refuses. Most bodies skip the walk.
+_JSON_SUSPECT = re.compile(rb"[\\\x7f\xc2]")
+_BODY_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
+FORM = "application/x-www-form-urlencoded"
+
+
+def refused(value: str) -> bool:
+    return _REFUSED.search(value) is not None
+
+
+def _in_json(value: Any, path: str) -> Iterator[str]:
+    """The paths of the refused strings in a decoded JSON value (`field`, `field.0.name`)."""
+    if isinstance(value, str):
+        if refused(value):
+            yield path or "body"
+    elif isinstance(value, dict):
+        for key, item in value.items():
+            where = f"{path}.{key}" if path else str(key)
+            if refused(key):
+                yield path or "body"
+            else:
+                yield from _in_json(item, where)
+    elif isinstance(value, list):
+        for index, item in enumerate(value):
+            yield from _in_json(item, f"{path}.{index}" if path else str(index))
+
+
+def _media_type(request: Request[Any, Any, Any]) -> str:
+    return request.headers.get("content-type", "").split(";")[0].strip().lower()
+
+
+async def _body_field(request: Request[Any, Any, Any]) -> str | None:
+    media_type = _media_type(request)
+    is_json = media_type == "application/json" or media_type.endswith("+json")
+    if not is_json and media_type != FORM:
+        return None
+    body = await request.body()  # kept in the scope: the route reads it again for free
+    if not body:
+        return None
+    if is_json:
+        if _JSON_SUSPECT.search(body) is None:
+            return None
+        try:
+            decoded = msgspec.json.decode(body)
+        except msgspec.DecodeError:
+            return None  # the route's own decoding answers 400 malformed_request
+        return next(_in_json(decoded, ""), None)
+    try:
+        text = body.decode()
+    except UnicodeDecodeError:
+        return None  # the route answers its own "not a valid form"
+    for name, value in urllib.parse.parse_qsl(text, keep_blank_values=True):
+        if refused(name) or refused(value):
+            return name if not refused(name) else "body"
+    return None
+
+
+async def refused_field(request: Request[Any, Any, Any]) -> str | None:
+    """The first input of `request` holding a refused character, named as the 422 names it."""
+    for name, value in (request.scope.get("path_params") or {}).items():
+        if isinstance(value, str) and refused(value):
+            return str(name)
+    for name, value in request.query_params.multi_items():
+        if refused(name) or refused(value):
+            return name if not refused(name) else "query"
+    for name, value in request.headers.items():
+        if _REFUSED_IN_HEADER.search(value):
+            return name
+    if request.method in _BODY_METHODS:
+        return await _body_field(request)
+    return None
+
+
+class TextInputMiddleware:
+    """Refuses a request whose text input holds a refused character before any handler (or
+    dependency) reads it. Raised as a FieldError, so a route with its own error format (the
+    OAuth routes) answers in that format through its exception handlers."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http":
+            field = await refused_field(Request(scope, receive))
+            if field is not None:
+                raise FieldError(field, MESSAGE)
+        await self.app(scope, receive, send)
