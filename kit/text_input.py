@@ -8,7 +8,8 @@ PostgreSQL cannot store NUL in text (the driver fails with `invalid byte sequenc
 meant as text: they only corrupt logs, terminals and the lists people read. One check in front
 of every handler instead of one per field, so that a field added tomorrow is covered too.
 
-TAB, LF and CR pass this guard; whether a field takes them is its type's business: `Text` (one
+In path and query parameters nothing spans lines, so TAB, LF and CR are refused there too. In a
+body TAB, LF and CR pass this guard; whether a field takes them is its type's business: `Text` (one
 line, no control character at all) or `MultilineText` (TAB, LF and CR allowed, as in a task's
 description). Both are JSON Schema patterns, so the OpenAPI document says what is accepted and
 msgspec enforces exactly that when it decodes the body.
@@ -42,6 +43,7 @@ MultilineText = Annotated[str, msgspec.Meta(pattern=MULTILINE)]
 
 MESSAGE = "must not contain control characters or lone surrogates"
 _REFUSED = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\ud800-\udfff]")
+_REFUSED_IN_URL = re.compile("[\x00-\x1f\x7f-\x9f\ud800-\udfff]")  # no parameter spans lines
 _REFUSED_IN_HEADER = re.compile("[\x00-\x08\x0a-\x1f\x7f]")
 # A JSON body without these bytes cannot hold a refused character: a control character must be
 # escaped in JSON (`\`), DEL is 0x7F, the C1 controls are 0xC2 0x80–0x9F in UTF-8, and a raw
@@ -105,11 +107,13 @@ async def _body_field(request: Request[Any, Any, Any]) -> str | None:
 async def refused_field(request: Request[Any, Any, Any]) -> str | None:
     """The first input of `request` holding a refused character, named as the 422 names it."""
     for name, value in (request.scope.get("path_params") or {}).items():
-        if isinstance(value, str) and refused(value):
+        if isinstance(value, str) and _REFUSED_IN_URL.search(value):
             return str(name)
     for name, value in request.query_params.multi_items():
-        if refused(name) or refused(value):
-            return name if not refused(name) else "query"
+        if _REFUSED_IN_URL.search(name):
+            return "query"
+        if _REFUSED_IN_URL.search(value):
+            return name
     for name, value in request.headers.items():
         if _REFUSED_IN_HEADER.search(value):
             return name
