@@ -84,7 +84,7 @@ JSON_FIELDS = [
 
 
 def _json(body: dict[str, Any]) -> bytes:
-    """As a client writes it: characters outside ASCII as `\\uXXXX` escapes (lone surrogates too)."""
+    """As a client writes it: non-ASCII as `\\uXXXX` escapes (lone surrogates too)."""
     return json.dumps(body, ensure_ascii=True).encode()
 
 
