@@ -31,6 +31,7 @@ from auth_service.users.service import AccountService
 from kit.app import ServedApp, build_app
 from kit.database import create_engine, database_down_handlers, session_factory
 from kit.logs import configure_logging
+from kit.openapi import BEARER_SCHEME, security_schemes
 from kit.problems import dependency_down_handlers, oauth_exception_handlers
 from kit.redis_options import redis_options
 from kit.settings import load_or_exit
@@ -161,6 +162,7 @@ def create_app(
             "claims": Provide(bearer_claims),
         },
         lifespan=[lifespan],
-        checks_text_input=True,
+        checks_input=True,
+        security_schemes=security_schemes(BEARER_SCHEME),
         signature_namespace={"AccessClaims": AccessClaims},
     )

@@ -12,6 +12,7 @@ from sqlalchemy import text
 from kit.app import ServedApp, build_app
 from kit.database import create_engine, database_down_handlers
 from kit.logs import configure_logging
+from kit.openapi import BEARER_SCHEME, security_schemes
 from kit.settings import load_or_exit
 from todo_service.config import Settings
 from todo_service.tasks.controller import TaskController, owner_of, task_uuid
@@ -72,6 +73,7 @@ def create_app(settings: Settings | None = None) -> ServedApp:
         },
         middleware=[bearer_auth(verifier, realm=settings.audience[0], exclude=PUBLIC_PATHS)],
         lifespan=[lifespan],
-        checks_text_input=True,
+        checks_input=True,
+        security_schemes=security_schemes(BEARER_SCHEME),
         signature_namespace={"VerifiedClaims": VerifiedClaims},
     )

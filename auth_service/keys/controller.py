@@ -7,13 +7,14 @@ from litestar.di import NamedDependency
 
 from auth_service.config import Settings
 from auth_service.keys.ring import KeyRing
+from kit.openapi import problem_responses
 
 
 class WellKnownController(Controller):
     path = "/.well-known"
     tags = ["keys"]
 
-    @get("/jwks.json")
+    @get("/jwks.json", responses=problem_responses(503))
     async def jwks(
         self, ring: NamedDependency[KeyRing], settings: NamedDependency[Settings]
     ) -> Response[dict[str, Any]]:
@@ -23,7 +24,7 @@ class WellKnownController(Controller):
             headers={"Cache-Control": f"public, max-age={settings.jwks_max_age}"},
         )
 
-    @get("/openid-configuration", sync_to_thread=False)
+    @get("/openid-configuration", sync_to_thread=False, responses=problem_responses())
     def openid_configuration(self, settings: NamedDependency[Settings]) -> Response[dict[str, Any]]:
         issuer = settings.issuer
         return Response(

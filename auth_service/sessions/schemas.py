@@ -7,7 +7,7 @@ import msgspec
 from kit.text_input import Text
 
 
-class RefreshRequest(msgspec.Struct):
+class RefreshRequest(msgspec.Struct, forbid_unknown_fields=True):
     refresh_token: Text
 
 

@@ -168,7 +168,7 @@ async def test_user_agent_stored_with_the_session(
     kept = await client.post(
         "/auth/login",
         json={"email": email, "password": STRONG_PASSWORD},
-        headers={"User-Agent": "agent/1.0 éā".encode()},
+        headers=[(b"User-Agent", "agent/1.0 éā".encode())],
     )
     assert kept.status_code == 200, kept.text
     sessions = await client.get("/auth/sessions", headers=signed_in["headers"])
