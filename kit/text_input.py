@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import re
 import urllib.parse
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from typing import Annotated, Any
 
 import msgspec
@@ -47,11 +47,27 @@ PathText = Annotated[str, PathParameter(pattern=ONE_LINE)]
 MESSAGE = "must not contain control characters or lone surrogates"
 _REFUSED = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\ud800-\udfff]")
 _REFUSED_IN_URL = re.compile("[\x00-\x1f\x7f-\x9f\ud800-\udfff]")  # no parameter spans lines
-_REFUSED_IN_HEADER = re.compile("[\x00-\x08\x0a-\x1f\x7f]")
+
+
+def _marking(refused_bytes: Iterable[int]) -> bytes:
+    """A bytes.translate table turning the refused bytes into NUL and every other into 0x01:
+    looking for NUL in the translation scans at memory speed, where a regular expression's
+    character class costs several nanoseconds a byte (5 µs for the headers of one request)."""
+    refused_set = set(refused_bytes)
+    return bytes(0 if byte in refused_set else 1 for byte in range(256))
+
+
+def _holds(data: bytes, table: bytes) -> bool:
+    return b"\0" in data.translate(table)
+
+
+_HEADER_SUSPECT = _marking([*range(0x00, 0x09), *range(0x0A, 0x20), 0x7F])  # TAB, obs-text pass
+_QUERY_SUSPECT = _marking([*range(0x00, 0x20), 0x25, *range(0x7F, 0x100)])  # 0x25 is `%`
 # A JSON body without these bytes cannot hold a refused character: a control character must be
-# escaped in JSON (`\`), DEL is 0x7F, the C1 controls are 0xC2 0x80–0x9F in UTF-8, and a raw
-# surrogate (0xED 0xA0–0xBF) is invalid UTF-8 that the decoder refuses. Most bodies skip the walk.
-_JSON_SUSPECT = re.compile(rb"[\\\x7f\xc2]")
+# escaped in JSON (`\`; raw, it is malformed JSON the decoder refuses), DEL is 0x7F, the C1
+# controls are 0xC2 0x80–0x9F in UTF-8, and a raw surrogate (0xED 0xA0–0xBF) is invalid UTF-8
+# that the decoder refuses. Most bodies skip the decoding and the walk.
+_JSON_SUSPECT = _marking([0x5C, 0x7F, 0xC2])
 _BODY_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 FORM = "application/x-www-form-urlencoded"
 
@@ -77,20 +93,43 @@ def _in_json(value: Any, path: str) -> Iterator[str]:
             yield from _in_json(item, f"{path}.{index}" if path else str(index))
 
 
-def _media_type(request: Request[Any, Any, Any]) -> str:
-    return request.headers.get("content-type", "").split(";")[0].strip().lower()
+def _media_type(headers: Iterable[tuple[bytes, bytes]]) -> str:
+    for name, value in headers:
+        if name.lower() == b"content-type":
+            return value.split(b";")[0].strip().lower().decode("latin-1")
+    return ""
 
 
-async def _body_field(request: Request[Any, Any, Any]) -> str | None:
-    media_type = _media_type(request)
+def _header_field(headers: list[tuple[bytes, bytes]]) -> str | None:
+    if not _holds(b"\t".join(value for _, value in headers), _HEADER_SUSPECT):
+        return None  # one scan of every value: the common case
+    for name, value in headers:
+        if _holds(value, _HEADER_SUSPECT):
+            return name.decode("latin-1").lower()
+    return None
+
+
+def _query_field(query: bytes) -> str | None:
+    if not query or not _holds(query, _QUERY_SUSPECT):
+        return None  # nothing percent-encoded, nothing that is not plain ASCII
+    pairs = urllib.parse.parse_qsl(query.decode("utf-8", "replace"), keep_blank_values=True)
+    for name, value in pairs:
+        if _REFUSED_IN_URL.search(name):
+            return "query"
+        if _REFUSED_IN_URL.search(value):
+            return name
+    return None
+
+
+async def _body_field(scope: Scope, receive: Receive, media_type: str) -> str | None:
     is_json = media_type == "application/json" or media_type.endswith("+json")
     if not is_json and media_type != FORM:
         return None
-    body = await request.body()  # kept in the scope: the route reads it again for free
+    body = await Request(scope, receive).body()  # kept in the scope: the route reads it again
     if not body:
         return None
     if is_json:
-        if _JSON_SUSPECT.search(body) is None:
+        if not _holds(body, _JSON_SUSPECT):
             return None
         try:
             decoded = msgspec.json.decode(body)
@@ -107,21 +146,22 @@ async def _body_field(request: Request[Any, Any, Any]) -> str | None:
     return None
 
 
-async def refused_field(request: Request[Any, Any, Any]) -> str | None:
-    """The first input of `request` holding a refused character, named as the 422 names it."""
-    for name, value in (request.scope.get("path_params") or {}).items():
+async def refused_field(scope: Scope, receive: Receive) -> str | None:
+    """The first input of an HTTP request holding a refused character, named as the 422 names
+    it. Read from the ASGI scope: most requests hold nothing to refuse, and answering that costs
+    a few scans of bytes instead of building the framework's request."""
+    for name, value in (scope.get("path_params") or {}).items():
         if isinstance(value, str) and _REFUSED_IN_URL.search(value):
             return str(name)
-    for name, value in request.query_params.multi_items():
-        if _REFUSED_IN_URL.search(name):
-            return "query"
-        if _REFUSED_IN_URL.search(value):
-            return name
-    for name, value in request.headers.items():
-        if _REFUSED_IN_HEADER.search(value):
-            return name
-    if request.method in _BODY_METHODS:
-        return await _body_field(request)
+    query = _query_field(scope.get("query_string", b""))
+    if query is not None:
+        return query
+    headers = list(scope.get("headers", []))
+    header = _header_field(headers)
+    if header is not None:
+        return header
+    if scope.get("method") in _BODY_METHODS:
+        return await _body_field(scope, receive, _media_type(headers))
     return None
 
 
@@ -135,7 +175,7 @@ class TextInputMiddleware:
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http":  # type: ignore[comparison-overlap]
-            field = await refused_field(Request(scope, receive))
+            field = await refused_field(scope, receive)
             if field is not None:
                 raise FieldError(field, MESSAGE)
         await self.app(scope, receive, send)

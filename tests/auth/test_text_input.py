@@ -119,6 +119,12 @@ async def test_json_fields(client: Client, signed_in: dict[str, Any]) -> None:
             )
             assert response.status_code == status, (field.route, field.name, label)
             assert_refused(response, field.name, status)
+        # DEL and the C1 controls may also travel unescaped, as raw UTF-8.
+        for label, char in [("DEL", "\x7f"), ("C1 NEL", "\x85"), ("C1 CSI", "\x9b")]:
+            raw = json.dumps(field.body(char), ensure_ascii=False).encode()
+            response = await client.post(field.route, content=raw, headers=headers)
+            assert response.status_code == 422, (field.route, field.name, "raw " + label)
+            assert_refused(response, field.name)
 
 
 async def test_nothing_is_stored_from_a_refused_request(

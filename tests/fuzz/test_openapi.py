@@ -141,4 +141,7 @@ def test_todo_api(todo_server: ServiceProcess, auth_user: dict[str, Any]) -> Non
             ("PATCH", "/{task_id}/complete"),
         ]
     } <= operations, operations
+    # Links inferred from the document chained create → read → delete → read: the phase where
+    # use_after_free and ensure_resource_availability have something to judge.
+    assert "Stateful tests" in operations
     assert checks >= 20 * len(operations)
