@@ -11,7 +11,9 @@ sends its assertion in the form body, which the route's request schema documents
 
 Statuses every route of a service built with `checks_input` can answer are added here,
 so no route forgets them: 422, because kit.text_input refuses a control character in any
-header or query parameter, on any route.
+header or query parameter, on any route; and 400 `malformed_request`, for a request that cannot
+be parsed — which Litestar documents by itself on every route with a parameter, with its own
+schema and `application/json`, unless the route's `responses=` replace it.
 """
 
 from __future__ import annotations
@@ -33,16 +35,20 @@ from litestar.openapi.spec import (
 from litestar.openapi.spec import Schema as OpenAPISchema
 from litestar.typing import FieldDefinition
 
+from kit.problems import PROBLEM_JSON
+
 if TYPE_CHECKING:
     from litestar._openapi.schema_generation import SchemaCreator
-
-from kit.problems import PROBLEM_JSON
 
 BEARER_SCHEME = "bearerAuth"
 CLIENT_BASIC_SCHEME = "clientSecretBasic"
 BEARER: list[SecurityRequirement] = [{BEARER_SCHEME: []}]
 CLIENT_AUTHENTICATION: list[SecurityRequirement] = [{CLIENT_BASIC_SCHEME: []}]
-ALWAYS = (422,)
+# No credentials at all, as one of several alternatives: `requirements(ANONYMOUS,
+# CLIENT_AUTHENTICATION)` for a route a public client calls with only its `client_id` (RFC 7009
+# revocation by the first-party client, the refresh_token grant).
+ANONYMOUS: list[SecurityRequirement] = [{}]
+ALWAYS = (400, 422)
 
 # The codes of the contract's error table a status stands for: said in each description.
 _CODES = {
@@ -100,8 +106,9 @@ def problem_responses(*statuses: int) -> dict[int, ResponseSpec]:
 
 def oauth_error_responses(*statuses: int) -> dict[int, ResponseSpec]:
     """`responses=` of an OAuth route (RFC 6749 §5.2 errors; kit.problems'
-    oauth_exception_handlers turn kit's own refusals into this shape: 400 `invalid_request`).
-    Statuses at or over 500 stay problems, as everywhere."""
+    oauth_exception_handlers turn kit's own refusals into this shape: 400 `invalid_request`,
+    so 400 is always included and 422 never). Statuses at or over 500 stay problems, as
+    everywhere. For example `/oauth/token`: `oauth_error_responses(400, 401, 413, 503)`."""
     responses = {
         status: ResponseSpec(
             data_container=OAuthError,
@@ -112,8 +119,9 @@ def oauth_error_responses(*statuses: int) -> dict[int, ResponseSpec]:
         for status in sorted({400, *statuses})
         if status < 500
     }
-    responses.update(problem_responses(*(status for status in statuses if status >= 500)))
-    del responses[422]  # on an OAuth route kit's 422 is answered as a 400 invalid_request
+    server_errors = [status for status in statuses if status >= 500]
+    problems = problem_responses(*server_errors)
+    responses.update({status: problems[status] for status in server_errors})
     return responses
 
 
