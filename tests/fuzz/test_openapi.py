@@ -47,6 +47,7 @@ checks.positive_data_acceptance.expected-statuses = {[*ACCEPTED, "422"]!r}
     return SchemathesisConfig.from_str(
         f"""
 headers = {{ Authorization = "Bearer {token}" }}
+cache.enabled = false
 checks.enabled = true
 generation.max-examples = 25
 generation.deterministic = true
