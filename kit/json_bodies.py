@@ -4,7 +4,8 @@ Litestar converts a decoded body to the route's `data` type in msgspec's lax mod
 path and query parameters, which arrive as text), so `{"completed": 0}` or `{"completed":
 "true"}` was taken as a boolean although the document says `boolean`. Here the body is first
 decoded strictly, as msgspec decodes JSON, against that same type; a body that does not fit is
-a 422 naming the member. Malformed JSON is left to the route (400 `malformed_request`).
+a 422 naming the member. Malformed JSON is left to the route (400 `malformed_request`), and so
+is a body that is not JSON (a form-encoded OAuth request).
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from litestar.handlers import HTTPRouteHandler
 from litestar.types import ASGIApp, Receive, Scope, Send
 
 from kit.problems import FieldError
+from kit.text_input import is_json, media_type
 
 _WHERE = re.compile(r" - at `\$(?P<path>[^`]*)`$")
 _MEMBER = re.compile(r"(?:missing required|unknown) field `(?P<name>[^`]+)`")
@@ -56,7 +58,7 @@ class StrictJsonBodyMiddleware:
         handler = scope.get("route_handler")
         if isinstance(handler, HTTPRouteHandler):
             body_type = _body_type(handler)
-            if body_type is not _NO_BODY_TYPE:
+            if body_type is not _NO_BODY_TYPE and is_json(media_type(scope.get("headers", []))):
                 body = await Request(scope, receive).body()  # kept: the route reads it again
                 try:
                     msgspec.json.decode(body, type=body_type)

@@ -93,7 +93,8 @@ def _in_json(value: Any, path: str) -> Iterator[str]:
             yield from _in_json(item, f"{path}.{index}" if path else str(index))
 
 
-def _media_type(headers: Iterable[tuple[bytes, bytes]]) -> str:
+def media_type(headers: Iterable[tuple[bytes, bytes]]) -> str:
+    """The media type of raw ASGI headers' Content-Type, lower-cased, without parameters."""
     for name, value in headers:
         if name.lower() == b"content-type":
             return value.split(b";")[0].strip().lower().decode("latin-1")
@@ -121,14 +122,20 @@ def _query_field(query: bytes) -> str | None:
     return None
 
 
-async def _body_field(scope: Scope, receive: Receive, media_type: str) -> str | None:
-    is_json = media_type == "application/json" or media_type.endswith("+json")
-    if not is_json and media_type != FORM:
+def is_json(media: str) -> bool:
+    """Whether a body of this media type is read as JSON: Litestar decodes a route's `data` as
+    JSON whatever the Content-Type (none, text/plain…), unless it is a form."""
+    return media != FORM and not media.startswith("multipart/")
+
+
+async def _body_field(scope: Scope, receive: Receive, media: str) -> str | None:
+    json_body = is_json(media)
+    if not json_body and media != FORM:
         return None
     body = await Request(scope, receive).body()  # kept in the scope: the route reads it again
     if not body:
         return None
-    if is_json:
+    if json_body:
         if not _holds(body, _JSON_SUSPECT):
             return None
         try:
@@ -161,7 +168,7 @@ async def refused_field(scope: Scope, receive: Receive) -> str | None:
     if header is not None:
         return header
     if scope.get("method") in _BODY_METHODS:
-        return await _body_field(scope, receive, _media_type(headers))
+        return await _body_field(scope, receive, media_type(headers))
     return None
 
 
