@@ -28,7 +28,7 @@ from auth_service.clients.secrets import SecretHasher
 from auth_service.config import Settings
 from auth_service.events.controller import EventsController
 from auth_service.events.outbox import Outbox
-from auth_service.keys.controller import WellKnownController
+from auth_service.keys.controller import SCOPES_SUPPORTED, WellKnownController
 from auth_service.keys.encryption import KeyEncryptor
 from auth_service.keys.ring import KeyRing
 from auth_service.keys.schedule import maintain_forever
@@ -47,6 +47,12 @@ from auth_service.users.service import AccountService
 from kit.app import ServedApp, build_app
 from kit.database import create_engine, database_down_handlers, session_factory
 from kit.logs import configure_logging
+from kit.openapi import (
+    BEARER_SCHEME,
+    CLIENT_BASIC_SCHEME,
+    client_credentials_scheme,
+    security_schemes,
+)
 from kit.problems import dependency_down_handlers
 from kit.redis_options import redis_options
 from kit.settings import load_or_exit
@@ -242,5 +248,13 @@ def create_app(
         },
         lifespan=[lifespan],
         before_request=remember_origin,
+        checks_input=True,
+        security_schemes={
+            **security_schemes(BEARER_SCHEME, CLIENT_BASIC_SCHEME),
+            # Where clients get tokens: OAuth tooling (and schemathesis) know the endpoint.
+            "oauth2ClientCredentials": client_credentials_scheme(
+                "/oauth/token", {scope: scope for scope in SCOPES_SUPPORTED}
+            ),
+        },
         signature_namespace={"AccessClaims": AccessClaims},
     )

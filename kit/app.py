@@ -9,6 +9,8 @@ from typing import Any
 from litestar import Litestar
 from litestar.openapi import OpenAPIConfig
 from litestar.openapi.plugins import JsonRenderPlugin
+from litestar.openapi.spec import Components, SecurityScheme
+from litestar.routes import HTTPRoute
 from litestar.types import (
     ASGIApp,
     ControllerRouterHandler,
@@ -21,11 +23,14 @@ from litestar.types import (
 from prometheus_client import Counter
 
 from kit.clients import trusted_proxies
+from kit.json_bodies import StrictJsonBodyMiddleware
 from kit.logs import RequestContextMiddleware
 from kit.observability import HTTP_LATENCY, HTTP_REQUESTS, ReadinessCheck, observability_handlers
+from kit.openapi import ClosedStructSchemaPlugin
 from kit.problems import exception_handlers
 from kit.runtime import freeze_startup_objects, resolve_dependencies_in_order
 from kit.settings import fail
+from kit.text_input import TextInputMiddleware
 
 MAX_BODY_BYTES = 64 * 1024
 
@@ -84,6 +89,20 @@ class ServedApp:
         return getattr(self.litestar, name)
 
 
+def _allow_names_every_method(app: Litestar) -> None:
+    """Litestar (2.25) makes a path's automatic OPTIONS answer when the path's first handler
+    is registered, and keeps it when later handlers join the path, so its `Allow` named only
+    those first methods (`OPTIONS, POST` for a list that is also read with GET). Each answer is
+    pointed at its path's final route, which knows every method."""
+    for route in app.routes:
+        if not isinstance(route, HTTPRoute) or "OPTIONS" not in route.route_handler_map:
+            continue
+        options, _ = route.route_handler_map["OPTIONS"]
+        for cell in getattr(options.fn, "__closure__", None) or ():
+            if isinstance(cell.cell_contents, HTTPRoute):
+                cell.cell_contents = route
+
+
 def build_app(
     *,
     service: str,
@@ -92,10 +111,17 @@ def build_app(
     readiness: Mapping[str, ReadinessCheck],
     extra_exception_handlers: ExceptionHandlersMap | None = None,
     outer: Callable[[ASGIApp], ASGIApp] | None = None,
+    checks_input: bool = False,
+    security_schemes: Mapping[str, SecurityScheme] | None = None,
     **litestar_kwargs: Any,
 ) -> ServedApp:
     """A service's Litestar app with the common edges; `outer` wraps everything (the
-    gateway's security headers, which must be on every response, errors included)."""
+    gateway's security headers, which must be on every response, errors included).
+    `checks_input` puts kit's input checks in front of every route, innermost, so that
+    authentication answers first: kit.text_input's guard, then kit.json_bodies' strict decoding.
+    Every service that reads its input sets it (the gateway, which forwards bodies unread, does
+    not). `security_schemes` are the OpenAPI document's
+    components that routes' `security=` requirements name (kit.openapi)."""
     try:
         trusted_proxies()
     except ValueError as error:
@@ -103,14 +129,27 @@ def build_app(
     handlers = exception_handlers()
     handlers.update(extra_exception_handlers or {})
     resolve_dependencies_in_order()
+    if checks_input:
+        middleware = litestar_kwargs.get("middleware", [])
+        litestar_kwargs["middleware"] = [
+            *middleware,
+            TextInputMiddleware,
+            StrictJsonBodyMiddleware,
+        ]
     app = Litestar(
         on_startup=[freeze_startup_objects],
+        plugins=[ClosedStructSchemaPlugin(), *litestar_kwargs.pop("plugins", [])],
         route_handlers=[*route_handlers, *observability_handlers(service, readiness)],
         exception_handlers=handlers,
         request_max_body_size=MAX_BODY_BYTES,
         openapi_config=OpenAPIConfig(
-            title=title, version="1.0.0", path="/schema", render_plugins=[JsonRenderPlugin()]
+            title=title,
+            version="1.0.0",
+            path="/schema",
+            render_plugins=[JsonRenderPlugin()],
+            components=Components(security_schemes=dict(security_schemes or {})),
         ),
         **litestar_kwargs,
     )
+    _allow_names_every_method(app)
     return ServedApp(app, service, outer)

@@ -170,6 +170,64 @@ def exception_handlers() -> ExceptionHandlersMap:
     }
 
 
+# RFC 6749 §5.2: what an OAuth route answers where every other route answers a problem.
+OAUTH_NO_STORE = {"Cache-Control": "no-store", "Pragma": "no-cache"}
+
+
+def oauth_error_response(
+    error: str,
+    description: str,
+    status: int = 400,
+    *,
+    headers: Mapping[str, str] | None = None,
+) -> Response[dict[str, str]]:
+    return Response(
+        {"error": error, "error_description": description},
+        status_code=status,
+        headers={**OAUTH_NO_STORE, **(headers or {})},
+        media_type="application/json",
+    )
+
+
+def _oauth_error(status: int, detail: str, headers: Mapping[str, str] | None) -> Response[Any]:
+    if status >= 500:
+        return problem_response(status, "internal_error", "the service could not answer")
+    if status == 401:
+        return oauth_error_response("invalid_client", detail, 401, headers=headers)
+    if status in (413, 429):
+        # Not a malformed request: the client may retry (smaller, or later) as it is told.
+        return oauth_error_response("invalid_request", detail, status, headers=headers)
+    return oauth_error_response("invalid_request", detail, 400, headers=headers)
+
+
+def _on_oauth_problem(request: Request[Any, Any, Any], exc: ProblemError) -> Response[Any]:
+    if exc.status >= 500:
+        return _on_problem(request, exc)
+    return _oauth_error(exc.status, exc.detail, exc.headers)
+
+
+def _on_oauth_validation(_: Request[Any, Any, Any], exc: ValidationException) -> Response[Any]:
+    return _oauth_error(400, "the request is malformed", None)
+
+
+def _on_oauth_http(request: Request[Any, Any, Any], exc: HTTPException) -> Response[Any]:
+    if exc.status_code >= 500 or exc.status_code in (404, 405):
+        return _on_http(request, exc)
+    return _oauth_error(exc.status_code, str(exc.detail), exc.headers)
+
+
+def oauth_exception_handlers() -> ExceptionHandlersMap:
+    """For the routes under `/oauth/`: the errors kit raises everywhere (a refused character
+    from kit.text_input, a body too large, a malformed request) in RFC 6749 §5.2's shape
+    `{"error", "error_description"}` instead of a problem. Set on the OAuth router/controller:
+    route-level handlers win over the app's."""
+    return {
+        ProblemError: _on_oauth_problem,
+        ValidationException: _on_oauth_validation,
+        HTTPException: _on_oauth_http,
+    }
+
+
 def dependency_down(_: Request[Any, Any, Any], exc: Exception) -> Response[dict[str, Any]]:
     log.warning("dependency_unavailable", error=type(exc).__name__)
     return problem_response(

@@ -12,6 +12,7 @@ from sqlalchemy import text
 from kit.app import ServedApp, build_app
 from kit.database import create_engine, database_down_handlers
 from kit.logs import configure_logging
+from kit.openapi import BEARER_SCHEME, security_schemes
 from kit.settings import load_or_exit
 from todo_service.config import Settings
 from todo_service.resource.controller import ResourceMetadataController
@@ -81,5 +82,7 @@ def create_app(settings: Settings | None = None) -> ServedApp:
             )
         ],
         lifespan=[lifespan],
+        checks_input=True,
+        security_schemes=security_schemes(BEARER_SCHEME),
         signature_namespace={"VerifiedClaims": VerifiedClaims},
     )

@@ -6,7 +6,7 @@ from typing import Annotated, Any
 
 from litestar import Controller, Response, delete, get, patch, post, put
 from litestar.di import NamedDependency, Provide
-from litestar.params import FromPath, JSONBody, QueryParameter
+from litestar.params import JSONBody, QueryParameter
 
 from auth_service.admin.guard import admin_claims
 from auth_service.admin.schemas import ClientChange, ClientCreate, RolesUpdate, SecretRotation
@@ -14,10 +14,12 @@ from auth_service.admin.service import AdminService
 from auth_service.audit.log import AuditLog
 from auth_service.clients.registry import ClientRefused, ClientRegistry
 from auth_service.tokens.bearer import AccessClaims
+from kit.openapi import BEARER, problem_responses
 from kit.problems import FieldError, ProblemError
+from kit.text_input import ONE_LINE, PathText
 
 Limit = Annotated[int, QueryParameter(ge=1, le=200)]
-Cursor = Annotated[str | None, QueryParameter(max_length=320)]
+Cursor = Annotated[str | None, QueryParameter(max_length=320, pattern=ONE_LINE)]
 ADMIN = {"admin": Provide(admin_claims)}
 
 
@@ -30,31 +32,36 @@ class AdminUsersController(Controller):
     tags = ["admin"]
     dependencies = ADMIN
 
-    @get("/users")
+    @get("/users", security=BEARER, responses=problem_responses(401, 403, 503))
     async def users(
         self,
         admin: NamedDependency[AccessClaims],
         administration: NamedDependency[AdminService],
-        q: Annotated[str, QueryParameter(max_length=320)] = "",
+        q: Annotated[str, QueryParameter(max_length=320, pattern=ONE_LINE)] = "",
         after: Cursor = None,
         limit: Limit = 50,
     ) -> dict[str, Any]:
         """Users by email prefix or id, in email order: `{"items", "next"}`."""
         return _page(*await administration.users(q=q, after=after, limit=limit))
 
-    @get("/users/{user_id:str}")
+    @get("/users/{user_id:str}", security=BEARER, responses=problem_responses(401, 403, 404, 503))
     async def user(
         self,
-        user_id: FromPath[str],
+        user_id: PathText,
         admin: NamedDependency[AccessClaims],
         administration: NamedDependency[AdminService],
     ) -> dict[str, Any]:
         return await administration.user(user_id)
 
-    @post("/users/{user_id:str}/disable", status_code=204)
+    @post(
+        "/users/{user_id:str}/disable",
+        status_code=204,
+        security=BEARER,
+        responses=problem_responses(401, 403, 404, 503),
+    )
     async def disable(
         self,
-        user_id: FromPath[str],
+        user_id: PathText,
         admin: NamedDependency[AccessClaims],
         administration: NamedDependency[AdminService],
     ) -> None:
@@ -62,46 +69,70 @@ class AdminUsersController(Controller):
         seconds at every verifier)."""
         await administration.set_disabled(user_id, True, actor=admin.sub)
 
-    @post("/users/{user_id:str}/enable", status_code=204)
+    @post(
+        "/users/{user_id:str}/enable",
+        status_code=204,
+        security=BEARER,
+        responses=problem_responses(401, 403, 404, 503),
+    )
     async def enable(
         self,
-        user_id: FromPath[str],
+        user_id: PathText,
         admin: NamedDependency[AccessClaims],
         administration: NamedDependency[AdminService],
     ) -> None:
         await administration.set_disabled(user_id, False, actor=admin.sub)
 
-    @delete("/users/{user_id:str}", status_code=204)
+    @delete(
+        "/users/{user_id:str}",
+        status_code=204,
+        security=BEARER,
+        responses=problem_responses(401, 403, 404, 503),
+    )
     async def delete_user(
         self,
-        user_id: FromPath[str],
+        user_id: PathText,
         admin: NamedDependency[AccessClaims],
         administration: NamedDependency[AdminService],
     ) -> None:
         await administration.delete(user_id, actor=admin.sub)
 
-    @delete("/users/{user_id:str}/sessions", status_code=204)
+    @delete(
+        "/users/{user_id:str}/sessions",
+        status_code=204,
+        security=BEARER,
+        responses=problem_responses(401, 403, 404, 503),
+    )
     async def end_sessions(
         self,
-        user_id: FromPath[str],
+        user_id: PathText,
         admin: NamedDependency[AccessClaims],
         administration: NamedDependency[AdminService],
     ) -> None:
         await administration.end_sessions(user_id, actor=admin.sub)
 
-    @delete("/users/{user_id:str}/mfa", status_code=204)
+    @delete(
+        "/users/{user_id:str}/mfa",
+        status_code=204,
+        security=BEARER,
+        responses=problem_responses(401, 403, 404, 503),
+    )
     async def reset_factors(
         self,
-        user_id: FromPath[str],
+        user_id: PathText,
         admin: NamedDependency[AccessClaims],
         administration: NamedDependency[AdminService],
     ) -> None:
         await administration.reset_factors(user_id, actor=admin.sub)
 
-    @put("/users/{user_id:str}/roles")
+    @put(
+        "/users/{user_id:str}/roles",
+        security=BEARER,
+        responses=problem_responses(401, 403, 404, 413, 503),
+    )
     async def set_roles(
         self,
-        user_id: FromPath[str],
+        user_id: PathText,
         admin: NamedDependency[AccessClaims],
         administration: NamedDependency[AdminService],
         data: JSONBody[RolesUpdate],
@@ -109,13 +140,13 @@ class AdminUsersController(Controller):
         """Sets the roles; the user's sessions end, so every later token carries them."""
         return await administration.set_roles(user_id, data.roles, actor=admin.sub)
 
-    @get("/audit")
+    @get("/audit", security=BEARER, responses=problem_responses(401, 403, 503))
     async def audit_log(
         self,
         admin: NamedDependency[AccessClaims],
         audit: NamedDependency[AuditLog],
-        user_id: Annotated[str | None, QueryParameter(max_length=64)] = None,
-        type: Annotated[str | None, QueryParameter(max_length=64)] = None,
+        user_id: Annotated[str | None, QueryParameter(max_length=64, pattern=ONE_LINE)] = None,
+        type: Annotated[str | None, QueryParameter(max_length=64, pattern=ONE_LINE)] = None,
         after: Cursor = None,
         limit: Limit = 50,
     ) -> dict[str, Any]:
@@ -139,13 +170,15 @@ class AdminClientsController(Controller):
     tags = ["admin"]
     dependencies = ADMIN
 
-    @get("/")
+    @get("/", security=BEARER, responses=problem_responses(401, 403, 503))
     async def list_clients(
         self, admin: NamedDependency[AccessClaims], registry: NamedDependency[ClientRegistry]
     ) -> dict[str, Any]:
         return _page([view.as_json() for view in await registry.list()], None)
 
-    @post("/", status_code=201)
+    @post(
+        "/", status_code=201, security=BEARER, responses=problem_responses(401, 403, 409, 413, 503)
+    )
     async def create_client(
         self,
         admin: NamedDependency[AccessClaims],
@@ -169,10 +202,10 @@ class AdminClientsController(Controller):
         body = view.as_json() | ({"client_secret": secret} if secret else {})
         return Response(body, status_code=201, headers={"Cache-Control": "no-store"})
 
-    @get("/{client_id:str}")
+    @get("/{client_id:str}", security=BEARER, responses=problem_responses(401, 403, 404, 503))
     async def show_client(
         self,
-        client_id: FromPath[str],
+        client_id: PathText,
         admin: NamedDependency[AccessClaims],
         registry: NamedDependency[ClientRegistry],
     ) -> dict[str, Any]:
@@ -181,10 +214,12 @@ class AdminClientsController(Controller):
         except ClientRefused as error:
             raise _refused(error) from None
 
-    @patch("/{client_id:str}")
+    @patch(
+        "/{client_id:str}", security=BEARER, responses=problem_responses(401, 403, 404, 413, 503)
+    )
     async def change_client(
         self,
-        client_id: FromPath[str],
+        client_id: PathText,
         admin: NamedDependency[AccessClaims],
         registry: NamedDependency[ClientRegistry],
         data: JSONBody[ClientChange],
@@ -202,10 +237,15 @@ class AdminClientsController(Controller):
             raise _refused(error) from None
         return view.as_json()
 
-    @delete("/{client_id:str}", status_code=204)
+    @delete(
+        "/{client_id:str}",
+        status_code=204,
+        security=BEARER,
+        responses=problem_responses(401, 403, 404, 503),
+    )
     async def delete_client(
         self,
-        client_id: FromPath[str],
+        client_id: PathText,
         admin: NamedDependency[AccessClaims],
         registry: NamedDependency[ClientRegistry],
     ) -> None:
@@ -214,10 +254,15 @@ class AdminClientsController(Controller):
         except ClientRefused as error:
             raise _refused(error) from None
 
-    @post("/{client_id:str}/secrets", status_code=201)
+    @post(
+        "/{client_id:str}/secrets",
+        status_code=201,
+        security=BEARER,
+        responses=problem_responses(401, 403, 404, 413, 503),
+    )
     async def rotate_secret(
         self,
-        client_id: FromPath[str],
+        client_id: PathText,
         admin: NamedDependency[AccessClaims],
         registry: NamedDependency[ClientRegistry],
         data: JSONBody[SecretRotation],

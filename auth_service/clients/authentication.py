@@ -185,8 +185,9 @@ class ClientAuthenticator:
         self, assertion_type: str | None, token: str | None, claimed: str | None
     ) -> AuthenticatedClient:
         if assertion_type != assertions.ASSERTION_TYPE or not token:
-            raise MalformedClientAuthentication(
-                f"client_assertion_type must be {assertions.ASSERTION_TYPE} with a client_assertion"
+            # An unsupported method, or half of one: RFC 6749 §5.2's invalid_client.
+            raise InvalidClient(
+                f"client_assertion_type {assertions.ASSERTION_TYPE} with a client_assertion"
             )
         try:
             unverified = assertions.read(token)

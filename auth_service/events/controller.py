@@ -8,6 +8,7 @@ from litestar.params import QueryParameter
 
 from auth_service.events.outbox import Outbox
 from auth_service.tokens.bearer import bearer_claims_any
+from kit.openapi import BEARER, problem_responses
 from kit.problems import FieldError, ProblemError
 from token_verifier import InsufficientScope, TokenVerifier, require_scope
 
@@ -20,13 +21,13 @@ class EventsController(Controller):
     path = "/internal/events"
     tags = ["events"]
 
-    @get("/")
+    @get("/", security=BEARER, responses=problem_responses(401, 403, 503))
     async def events(
         self,
         request: Request[Any, Any, Any],
         outbox: NamedDependency[Outbox],
         verifier: NamedDependency[TokenVerifier],
-        after: Annotated[str, QueryParameter(max_length=20)] = "0",
+        after: Annotated[str, QueryParameter(max_length=20, pattern=r"^[0-9]+$")] = "0",
         limit: Annotated[int, QueryParameter(ge=1, le=500)] = 100,
     ) -> dict[str, Any]:
         """Events after the cursor, in order: `{"events": [{"id", "type", "subject", "at",

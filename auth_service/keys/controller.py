@@ -8,6 +8,7 @@ from litestar.di import NamedDependency
 from auth_service.clients.keys import ASSERTION_ALGORITHMS
 from auth_service.config import Settings
 from auth_service.keys.ring import KeyRing
+from kit.openapi import problem_responses
 
 # The scopes this platform's own services define (the todo API, account events, introspection).
 SCOPES_SUPPORTED = ("tasks:read", "tasks:write", "events:read", "introspect")
@@ -17,7 +18,7 @@ class WellKnownController(Controller):
     path = "/.well-known"
     tags = ["keys"]
 
-    @get("/jwks.json")
+    @get("/jwks.json", responses=problem_responses(503))
     async def jwks(
         self, ring: NamedDependency[KeyRing], settings: NamedDependency[Settings]
     ) -> Response[dict[str, Any]]:
@@ -27,7 +28,11 @@ class WellKnownController(Controller):
             headers={"Cache-Control": f"public, max-age={settings.jwks_max_age}"},
         )
 
-    @get(["/oauth-authorization-server", "/openid-configuration"], sync_to_thread=False)
+    @get(
+        ["/oauth-authorization-server", "/openid-configuration"],
+        sync_to_thread=False,
+        responses=problem_responses(),
+    )
     def metadata(self, settings: NamedDependency[Settings]) -> Response[dict[str, Any]]:
         """RFC 8414 metadata (also at the OIDC discovery path): only what the server does."""
         issuer = settings.issuer

@@ -8,6 +8,7 @@ from typing import Any
 from litestar import Request, Response
 
 from auth_service.tokens.responses import NO_STORE
+from kit.text_input import ONE_LINE
 
 MAX_PARAMETER_LENGTH = 16 * 1024
 
@@ -38,13 +39,9 @@ class OAuthError(Exception):
         )
 
 
-def _printable(value: str) -> bool:
-    """No control characters and no lone surrogates: nothing a token, id or scope holds."""
-    return value.isprintable() and not any(0xD800 <= ord(char) <= 0xDFFF for char in value)
-
-
 async def read_form(request: Request[Any, Any, Any]) -> dict[str, str]:
-    """The form parameters; each at most once (RFC 6749 §3.2), printable, bounded."""
+    """The form parameters; each at most once (RFC 6749 §3.2), bounded. Control characters
+    and lone surrogates were refused before (kit.text_input, in RFC 6749's shape here)."""
     content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
     if content_type != "application/x-www-form-urlencoded":
         raise OAuthError("invalid_request", "the body must be form-encoded")
@@ -60,7 +57,48 @@ async def read_form(request: Request[Any, Any, Any]) -> dict[str, str]:
     names = [name for name, _ in pairs]
     if len(names) != len(set(names)):
         raise OAuthError("invalid_request", "a parameter was sent more than once")
-    for name, value in pairs:
-        if len(value) > MAX_PARAMETER_LENGTH or not _printable(name) or not _printable(value):
-            raise OAuthError("invalid_request", "a parameter holds characters it cannot hold")
+    if any(len(value) > MAX_PARAMETER_LENGTH for _, value in pairs):
+        raise OAuthError("invalid_request", "a parameter is too long")
     return dict(pairs)
+
+
+# What the forms hold, for the OpenAPI document (read_form does the reading): every value a
+# printable line; a client either names itself (a public client), or sends an assertion and
+# its type together (private_key_jwt), or HTTP basic credentials (the security scheme).
+ASSERTION_TYPE = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
+_LINE = {"type": "string", "minLength": 1, "maxLength": 4096, "pattern": ONE_LINE}
+_CLIENT = {
+    "client_id": _LINE,
+    "client_assertion_type": {"type": "string", "enum": [ASSERTION_TYPE]},
+    "client_assertion": _LINE,
+}
+_PAIRED = {
+    "client_assertion_type": ["client_assertion"],
+    "client_assertion": ["client_assertion_type"],
+}
+TOKEN_FORM: dict[str, Any] = {
+    "type": "object",
+    "properties": {
+        "grant_type": {"type": "string", "enum": ["refresh_token", "client_credentials"]},
+        "refresh_token": _LINE,
+        "scope": _LINE,
+        "resource": _LINE,
+        **_CLIENT,
+    },
+    "required": ["grant_type"],
+    "dependentRequired": _PAIRED,
+    "if": {"properties": {"grant_type": {"const": "refresh_token"}}},
+    "then": {"required": ["refresh_token"]},
+    "additionalProperties": False,
+}
+TOKEN_LOOKUP_FORM: dict[str, Any] = {
+    "type": "object",
+    "properties": {
+        "token": _LINE,
+        "token_type_hint": {"type": "string", "enum": ["access_token", "refresh_token"]},
+        **_CLIENT,
+    },
+    "required": ["token"],
+    "dependentRequired": _PAIRED,
+    "additionalProperties": False,
+}

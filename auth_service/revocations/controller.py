@@ -1,13 +1,14 @@
 from __future__ import annotations
 
 import math
-from typing import Any
+from typing import Annotated, Any
 
 from litestar import Controller, Response, get
 from litestar.di import NamedDependency
-from litestar.params import FromQuery
+from litestar.params import QueryParameter
 
 from auth_service.revocations.log import RevocationLog
+from kit.openapi import problem_responses
 from kit.problems import FieldError
 
 
@@ -27,9 +28,11 @@ class RevocationController(Controller):
     path = "/internal/revocations"
     tags = ["revocations"]
 
-    @get("/")
+    @get("/", responses=problem_responses(503))
     async def changes(
-        self, revocations: NamedDependency[RevocationLog], since: FromQuery[str] = "0"
+        self,
+        revocations: NamedDependency[RevocationLog],
+        since: Annotated[str, QueryParameter(max_length=32, pattern=r"^[0-9]+(\.[0-9]+)?$")] = "0",
     ) -> Response[dict[str, Any]]:
         """Entries written since the cursor (everything live with `since=0`), and the next
         cursor: `{"items": [{"type": "session", "sid", "until"} | {"type": "subject", "sub",

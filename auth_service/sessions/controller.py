@@ -8,7 +8,6 @@ from typing import Any
 import msgspec
 from litestar import Controller, Request, Response, delete, get, post
 from litestar.di import NamedDependency
-from litestar.params import FromPath
 
 from auth_service.config import Settings
 from auth_service.sessions.schemas import RefreshRequest, SessionView
@@ -23,7 +22,9 @@ from auth_service.tokens.responses import (
     cookie_mode,
     token_response,
 )
+from kit.openapi import BEARER, json_body_operation, problem_responses
 from kit.problems import FieldError, ProblemError
+from kit.text_input import PathText
 
 NO_TOKEN = ProblemError(401, INVALID, "no refresh token was presented")
 
@@ -48,6 +49,13 @@ async def _presented_token(request: Request[Any, Any, Any], *, cookie: bool) -> 
     except msgspec.DecodeError:
         raise ProblemError(400, "malformed_request", "the body is not valid JSON") from None
     return parsed.refresh_token
+
+
+# Documented as required: it is, but for a browser sending `X-Auth-Mode: cookie` and its cookie.
+REFRESH_BODY = json_body_operation(
+    RefreshRequest,
+    "The refresh token; a browser sends none with `X-Auth-Mode: cookie` and its HttpOnly cookie.",
+)
 
 
 def _checked(token: str | None) -> str:
@@ -76,7 +84,12 @@ class SessionController(Controller):
     path = "/auth"
     tags = ["sessions"]
 
-    @post("/refresh", status_code=200)
+    @post(
+        "/refresh",
+        status_code=200,
+        operation_class=REFRESH_BODY,
+        responses=problem_responses(400, 401, 413, 503),
+    )
     async def refresh(
         self,
         request: Request[Any, Any, Any],
@@ -89,7 +102,12 @@ class SessionController(Controller):
         signed_in = await session_service.refresh(token)
         return token_response(signed_in, cookie=cookie, cookie_secure=settings.cookie_secure)
 
-    @post("/logout", status_code=204)
+    @post(
+        "/logout",
+        status_code=204,
+        operation_class=REFRESH_BODY,
+        responses=problem_responses(400, 413, 503),
+    )
     async def logout(
         self,
         request: Request[Any, Any, Any],
@@ -104,7 +122,7 @@ class SessionController(Controller):
         cookies = [cleared_refresh_cookie(settings.cookie_secure)] if cookie else []
         return Response(None, status_code=204, headers=NO_STORE, cookies=cookies)
 
-    @post("/logout-all", status_code=204)
+    @post("/logout-all", status_code=204, security=BEARER, responses=problem_responses(401, 503))
     async def logout_all(
         self,
         claims: NamedDependency[AccessClaims],
@@ -112,7 +130,7 @@ class SessionController(Controller):
     ) -> None:
         await session_service.logout_all(user_id=claims.sub)
 
-    @get("/sessions")
+    @get("/sessions", security=BEARER, responses=problem_responses(401, 503))
     async def list_sessions(
         self,
         claims: NamedDependency[AccessClaims],
@@ -121,10 +139,15 @@ class SessionController(Controller):
         sessions = await session_service.list_sessions(user_id=claims.sub)
         return [_view(info, claims.sid) for info in sessions]
 
-    @delete("/sessions/{session_id:str}", status_code=204)
+    @delete(
+        "/sessions/{session_id:str}",
+        status_code=204,
+        security=BEARER,
+        responses=problem_responses(401, 404, 503),
+    )
     async def end_session(
         self,
-        session_id: FromPath[str],
+        session_id: PathText,
         claims: NamedDependency[AccessClaims],
         session_service: NamedDependency[SessionService],
     ) -> None:

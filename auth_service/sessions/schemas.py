@@ -4,9 +4,11 @@ import datetime
 
 import msgspec
 
+from kit.text_input import Text
 
-class RefreshRequest(msgspec.Struct):
-    refresh_token: str
+
+class RefreshRequest(msgspec.Struct, forbid_unknown_fields=True):
+    refresh_token: Text
 
 
 class SessionView(msgspec.Struct):

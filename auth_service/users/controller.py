@@ -13,13 +13,14 @@ from auth_service.tokens.responses import cookie_mode, token_response
 from auth_service.users.schemas import AccountDeletion, Credentials, Me, PasswordChange
 from auth_service.users.service import AccountService
 from kit.clients import client_info
+from kit.openapi import BEARER, problem_responses
 
 
 class AccountController(Controller):
     path = "/auth"
     tags = ["accounts"]
 
-    @post("/register", status_code=201)
+    @post("/register", status_code=201, responses=problem_responses(400, 409, 413, 503))
     async def register(
         self,
         request: Request[Any, Any, Any],
@@ -35,7 +36,7 @@ class AccountController(Controller):
             status_code=201,
         )
 
-    @post("/login", status_code=200)
+    @post("/login", status_code=200, responses=problem_responses(400, 401, 413, 429, 503))
     async def login(
         self,
         request: Request[Any, Any, Any],
@@ -48,14 +49,19 @@ class AccountController(Controller):
             signed_in, cookie=cookie_mode(request), cookie_secure=settings.cookie_secure
         )
 
-    @get("/me")
+    @get("/me", security=BEARER, responses=problem_responses(401, 503))
     async def me(
         self, claims: NamedDependency[AccessClaims], accounts: NamedDependency[AccountService]
     ) -> Me:
         user = await accounts.get(claims.sub)
         return Me(id=str(user.id), email=user.email, created_at=user.created_at)
 
-    @post("/password", status_code=204)
+    @post(
+        "/password",
+        status_code=204,
+        security=BEARER,
+        responses=problem_responses(400, 401, 413, 503),
+    )
     async def change_password(
         self,
         claims: NamedDependency[AccessClaims],
@@ -66,7 +72,7 @@ class AccountController(Controller):
             claims.sub, claims.sid, data.current_password, data.new_password
         )
 
-    @delete("/me", status_code=204)
+    @delete("/me", status_code=204, security=BEARER, responses=problem_responses(401, 413, 503))
     async def delete_me(
         self,
         claims: NamedDependency[AccessClaims],

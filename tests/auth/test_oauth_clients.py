@@ -257,12 +257,18 @@ async def test_private_key_jwt_grant_and_every_refusal(
         client, with_assertion(assertion(ec, client_id), client_id="x")
     )
     assert mismatched.status_code == 401
-    for data, headers in [
-        ({**with_assertion(assertion(ec, client_id)), "client_assertion_type": "jwt"}, {}),
-        (with_assertion(assertion(ec, client_id)), basic(client_id, "secret")),
-    ]:
-        answer = await token_request(client, data, **headers)
-        assert (answer.status_code, answer.json()["error"]) == (400, "invalid_request")
+    # Half an assertion, or another kind: an unsupported method (invalid_client); two methods
+    # at once: a malformed request.
+    for data in (
+        {**with_assertion(assertion(ec, client_id)), "client_assertion_type": "jwt"},
+        {"grant_type": "client_credentials", "client_assertion_type": ASSERTION_TYPE},
+    ):
+        answer = await token_request(client, data)
+        assert (answer.status_code, answer.json()["error"]) == (401, "invalid_client")
+    both = await token_request(
+        client, with_assertion(assertion(ec, client_id)), **basic(client_id, "secret")
+    )
+    assert (both.status_code, both.json()["error"]) == (400, "invalid_request")
 
 
 async def user_tokens(client: Client) -> dict[str, Any]:

@@ -219,6 +219,9 @@ async def test_oauth_token_endpoint(client: Client) -> None:
             "invalid_request",
         ),
         ("\xff\xfe", form, "invalid_request"),
+        # kit.text_input's refusal, in OAuth's shape on an OAuth route.
+        ("grant_type=refresh_token&refresh_token=a%00b", form, "invalid_request"),
+        ("grant_type=refresh_token%01&refresh_token=ab", form, "invalid_request"),
     ]
     for content, headers, error in cases:
         response = await client.post(
@@ -243,7 +246,9 @@ async def test_bad_refresh_inputs_are_4xx(client: Client) -> None:
         ({"json": ["refresh_token"]}, 422, "validation_error"),
         ({"json": {"refresh_token": ""}}, 401, "refresh_token_invalid"),
         ({"json": {"refresh_token": "a" * 5000}}, 401, "refresh_token_invalid"),
-        ({"json": {"refresh_token": "\u0000\ud7ff"}}, 401, "refresh_token_invalid"),
+        ({"json": {"refresh_token": "\ud7ff\ue000"}}, 401, "refresh_token_invalid"),
+        # Control characters are refused before any lookup (kit.text_input), logout included.
+        ({"json": {"refresh_token": "\u0000\ud7ff"}}, 422, "validation_error"),
     ]
     for kwargs, status, code in cases:
         for route in ("/auth/refresh", "/auth/logout"):

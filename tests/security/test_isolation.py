@@ -165,7 +165,9 @@ async def test_other_spellings_of_bobs_id_are_forbidden(tenants: Tenants) -> Non
         for route in ROUTES:
             base = f"/api/{user_id}/tasks"
             method, path, response = await send(tenants, route, base, tenants.bob_task_ids[1])
-            assert response.status_code in (403, 404), (method, path, response.text)
+            # A control character is refused before any lookup (kit.text_input): 422.
+            allowed = (422,) if "%00" in user_id else (403, 404)
+            assert response.status_code in allowed, (method, path, response.text)
             assert_nothing_of_bobs(response, tenants)
     await assert_bob_untouched(tenants)
 

@@ -5,9 +5,12 @@ from typing import Annotated, Any
 
 from litestar import Controller, Request, delete, get, patch, post, put
 from litestar.di import NamedDependency
-from litestar.params import FromPath, FromQuery, JSONBody, QueryParameter
+from litestar.openapi.spec import OpenAPIFormat
+from litestar.params import FromQuery, JSONBody, PathParameter, QueryParameter
 
+from kit.openapi import BEARER, problem_responses
 from kit.problems import FieldError, ProblemError
+from kit.text_input import PathText
 from todo_service.tasks.models import Task
 from todo_service.tasks.schemas import TaskCreate, TaskPage, TaskUpdate, TaskView
 from todo_service.tasks.service import Status, TaskRow, TaskService
@@ -30,7 +33,7 @@ SCOPES = (READ_SCOPE, WRITE_SCOPE)
 _READS = frozenset({"GET", "HEAD"})
 
 
-def owner_of(request: Request[VerifiedClaims, Any, Any], user_id: FromPath[str]) -> uuid.UUID:
+def owner_of(request: Request[VerifiedClaims, Any, Any], user_id: PathText) -> uuid.UUID:
     """Whose list this is. A person works in their own list only (the path's user is the
     token's subject). An internal service's token works in any user's list, by its scopes:
     `tasks:read` to read, `tasks:write` to change."""
@@ -49,7 +52,11 @@ def owner_of(request: Request[VerifiedClaims, Any, Any], user_id: FromPath[str])
         raise ProblemError(403, "forbidden", "token subject is not a user id") from None
 
 
-def task_uuid(task_id: FromPath[str], owner: NamedDependency[uuid.UUID]) -> uuid.UUID:
+# Documented as a UUID, read as text: a foreign list must be 403 before the id is judged.
+TaskId = Annotated[str, PathParameter(format=OpenAPIFormat.UUID)]
+
+
+def task_uuid(task_id: TaskId, owner: NamedDependency[uuid.UUID]) -> uuid.UUID:
     """The task id of the path. Depends on `owner` so that a foreign list is 403 before the
     id's syntax is looked at."""
     try:
@@ -61,8 +68,9 @@ def task_uuid(task_id: FromPath[str], owner: NamedDependency[uuid.UUID]) -> uuid
 class TaskController(Controller):
     path = "/api/{user_id:str}/tasks"
     tags = ["tasks"]
+    security = BEARER
 
-    @get("/")
+    @get("/", responses=problem_responses(401, 403, 503))
     async def list_tasks(
         self,
         owner: NamedDependency[uuid.UUID],
@@ -75,7 +83,7 @@ class TaskController(Controller):
         items, total = await tasks.list(owner, status=status, limit=limit, offset=offset)
         return TaskPage(items=[_view(task) for task in items], total=total)
 
-    @post("/", status_code=201)
+    @post("/", status_code=201, responses=problem_responses(400, 401, 403, 413, 503))
     async def create_task(
         self,
         owner: NamedDependency[uuid.UUID],
@@ -84,7 +92,7 @@ class TaskController(Controller):
     ) -> TaskView:
         return _view(await tasks.create(owner, data))
 
-    @get("/{task_id:str}")
+    @get("/{task_id:str}", responses=problem_responses(401, 403, 404, 503))
     async def get_task(
         self,
         owner: NamedDependency[uuid.UUID],
@@ -93,7 +101,7 @@ class TaskController(Controller):
     ) -> TaskView:
         return _view(await tasks.get(owner, task))
 
-    @put("/{task_id:str}")
+    @put("/{task_id:str}", responses=problem_responses(400, 401, 403, 404, 413, 503))
     async def update_task(
         self,
         owner: NamedDependency[uuid.UUID],
@@ -103,7 +111,7 @@ class TaskController(Controller):
     ) -> TaskView:
         return _view(await tasks.update(owner, task, data))
 
-    @delete("/{task_id:str}", status_code=204)
+    @delete("/{task_id:str}", status_code=204, responses=problem_responses(401, 403, 404, 503))
     async def delete_task(
         self,
         owner: NamedDependency[uuid.UUID],
@@ -112,7 +120,7 @@ class TaskController(Controller):
     ) -> None:
         await tasks.delete(owner, task)
 
-    @patch("/{task_id:str}/complete")
+    @patch("/{task_id:str}/complete", responses=problem_responses(401, 403, 404, 503))
     async def toggle_task(
         self,
         owner: NamedDependency[uuid.UUID],

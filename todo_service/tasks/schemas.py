@@ -5,8 +5,11 @@ from typing import Annotated
 
 import msgspec
 
-Title = Annotated[str, msgspec.Meta(min_length=1, max_length=200)]
-Description = Annotated[str, msgspec.Meta(max_length=2000)]
+from kit.text_input import MultilineText, Text
+
+# A title is one line; a description may hold line breaks and tabs (kit.text_input).
+Title = Annotated[Text, msgspec.Meta(min_length=1, max_length=200)]
+Description = Annotated[MultilineText, msgspec.Meta(max_length=2000)]
 
 
 class TaskCreate(msgspec.Struct, forbid_unknown_fields=True):
