@@ -147,9 +147,12 @@ async def _body_field(scope: Scope, receive: Receive, media: str) -> str | None:
         text = body.decode()
     except UnicodeDecodeError:
         return None  # the route answers its own "not a valid form"
+    # A form's values are one-line (OAuth's tokens, ids and scopes): line breaks refused too.
     for name, value in urllib.parse.parse_qsl(text, keep_blank_values=True):
-        if refused(name) or refused(value):
-            return name if not refused(name) else "body"
+        if _REFUSED_IN_URL.search(name):
+            return "body"
+        if _REFUSED_IN_URL.search(value):
+            return name
     return None
 
 
