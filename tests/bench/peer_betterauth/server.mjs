@@ -18,6 +18,8 @@
 //   GET  /bench/tokens?count=N  N distinct JWTs (a jti each) signed by the plugin's key for the
 //                           caller, the payload getJwtToken would sign: for the verification
 //                           micro-benchmark (verify.mjs)
+//   GET  /bench/sessions    {count}: the session rows, one per sign-in (the bench's count of
+//                           the sign-ins the server completed)
 //   GET  /health/live
 
 import http from "node:http";
@@ -144,6 +146,10 @@ const server = http.createServer(async (req, res) => {
     }
     if (url.pathname === "/api/lean/task") return await task(lean, req, res);
     if (url.pathname === "/bench/tokens") return await tokens(req, res, url);
+    if (url.pathname === "/bench/sessions") {
+      const { rows } = await pool.query('SELECT count(*)::int AS count FROM "session"');
+      return send(res, 200, rows[0]);
+    }
     if (url.pathname === "/health/live") return send(res, 200, { status: "ok" });
     return send(res, 404, { detail: "not found" });
   } catch (error) {
