@@ -48,6 +48,9 @@ INSTALL_HINT = (
 )
 INSTALL_TIMEOUT_S = 600
 TARGET = 4.0  # ours ÷ peer, every row (issue 26)
+# Sign-in runs are longer than the others: at 64 connections the peer's first answers come
+# seconds into a run (its hash queue), and a few seconds hold too few sign-ins to judge.
+SIGN_IN_SECONDS = 10.0
 ROWS = [
     rows.BA_SIGNIN,
     rows.BA_SIGNIN_MATCHED,
@@ -379,7 +382,9 @@ def wait_idle(service: Service, timeout: float = 120.0) -> None:
             raise RuntimeError(f"{service.name} still busy {timeout:.0f} s after a run")
 
 
-def alternate(bench: Bench, ours: Side, peer: Side, *, connections: int = 32) -> Comparison:
+def alternate(
+    bench: Bench, ours: Side, peer: Side, *, connections: int = 32, seconds: float = 0.0
+) -> Comparison:
     """A warm-up of each side, then `timing.rounds` rounds of one run of each, the order turned
     round every round (ours-peer, peer-ours, …) so that a drift of the machine hits both."""
     timing = bench.timing
@@ -397,14 +402,20 @@ def alternate(bench: Bench, ours: Side, peer: Side, *, connections: int = 32) ->
         after = side.count() if side.count else 0
         side.settle()
         done = after - before if side.count else result.requests - result.non_2xx - result.errors
+        print(
+            f"[bench]   {side.url}: {done} done in {result.duration_s:.1f} s "
+            f"({result.requests} responses, {result.non_2xx} non-2xx, {result.errors} errors)",
+            flush=True,
+        )
         return Measured(result, done)
 
+    seconds = seconds or timing.pair_s
     for side in (ours, peer):
         run(side, timing.warmup_s)
     rounds = []
     for number in range(timing.rounds):
         first, second = (ours, peer) if number % 2 == 0 else (peer, ours)
-        runs = {id(first): run(first, timing.pair_s), id(second): run(second, timing.pair_s)}
+        runs = {id(first): run(first, seconds), id(second): run(second, seconds)}
         rounds.append((runs[id(ours)], runs[id(peer)]))
     return Comparison(rounds)
 
@@ -638,6 +649,7 @@ def sign_ins(
             ),
             peer_side,
             connections=LOGIN_CONNECTIONS,
+            seconds=SIGN_IN_SECONDS,
         )
     finally:
         if matched:
@@ -647,7 +659,8 @@ def sign_ins(
         key,
         runs,
         "sign-ins/s",
-        f"{LOGIN_CONNECTIONS} connections; ours POST /auth/login, Argon2id m={memory_kib} KiB "
+        f"{LOGIN_CONNECTIONS} connections, runs of {SIGN_IN_SECONDS:.0f} s; ours POST "
+        f"/auth/login, Argon2id m={memory_kib} KiB "
         f"t={defaults.argon2_time_cost} p={defaults.argon2_parallelism}, one verify "
         f"{ours_s * 1000:.1f} ms CPU (libsodium, as the service runs it) vs peer POST "
         f"/api/auth/sign-in/email, {scrypt.describe()} (read from the installed "
