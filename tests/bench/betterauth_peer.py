@@ -575,7 +575,8 @@ def verification(bench: Bench, node: str, peer: Service, peer_cookie: dict[str, 
     ed25519 = min(ed25519_runs, key=lambda run: run.ours_s)
     jose_repeat, jose_first = jose["repeat_us"] * 1e-6, jose["distinct_us"] * 1e-6
     where = (
-        f"jose {node_version(node)} jwtVerify with createRemoteJWKSet (the key set fetched once: "
+        f"jose (Node {node_version(node)}) jwtVerify with createRemoteJWKSet (the key set "
+        f"fetched once: "
         f"that first verify {jose['cold_us'] / 1000:.1f} ms CPU), Better Auth's EdDSA tokens "
         f"(/bench/tokens); ours TokenVerifier, in-process; CPU time per verify, the best of "
         f"runs on either side, two rounds interleaved"
@@ -666,9 +667,8 @@ def sign_ins(
         f"/api/auth/sign-in/email, {scrypt.describe()} (read from the installed "
         f"@better-auth/utils), one verify {peer_ms:.1f} ms CPU (its verifyPassword in Node); "
         f"the peer's rate limiter off; sign-ins counted by each server (ours "
-        f"auth_logins_total{{result=success}}, the peer's session rows), not by wrk: under "
-        f"load the peer's session rows grow steadily while its responses come in waves seconds "
-        f"apart (seen by hand: 63 sessions, 4 responses in 8 s; likely each response's signed "
-        f"cookie, an HMAC in libuv's pool, waits behind every queued scrypt), so wrk's count "
-        f"and CPU per response would misjudge it",
+        f"auth_logins_total{{result=success}}, the peer's session rows), not by wrk; the "
+        f"peer answers in waves (all queued scrypts first: p50 of seconds), by hand its "
+        f"session rows grew steadily between waves, in bench runs they came in waves too, "
+        f"so its figure is coarse (about 64 a wave)",
     )
