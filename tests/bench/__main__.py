@@ -19,7 +19,7 @@ import time
 from pathlib import Path
 from types import FrameType
 
-from tests.bench import rows, wrk
+from tests.bench import betterauth_peer, rows, wrk
 from tests.bench.adapters import verifier_adapters
 from tests.bench.measure import CORES, Bench, Timing, run_platform
 from tests.bench.peer_bench import peer
@@ -47,6 +47,7 @@ WRK_ROWS = [
     rows.ASGI,
     rows.PEER_LOGIN,
     rows.PEER_LIST,
+    *betterauth_peer.ROWS,
 ]
 
 NOTES = """\
@@ -122,7 +123,7 @@ def render(bench: Bench, wall_s: float, load: tuple[str, str], cleanup: list[str
         "",
         bench.report.markdown(),
         "",
-        NOTES,
+        NOTES + betterauth_peer.NOTES,
     ]
     if cleanup:
         lines += ["", "Clean-up problems: " + "; ".join(cleanup)]
@@ -212,6 +213,11 @@ def main() -> int:
             bench.guarded("logins floor", [rows.LOGIN_FLOOR], bench.login_floor)
             bench.guarded("refresh (SQL store)", [rows.REFRESH_SQL], bench.refresh_sql)
             bench.guarded("peer", [rows.PEER_LOGIN, rows.PEER_LIST], lambda: peer(bench))
+            bench.guarded(
+                "betterauth peer",
+                betterauth_peer.ROWS,
+                lambda: betterauth_peer.better_auth(bench),
+            )
     except KeyboardInterrupt:
         print("[bench] interrupted; cleaning up", file=sys.stderr, flush=True)
         for key in bench.report.rows:

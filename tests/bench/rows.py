@@ -29,6 +29,13 @@ INTROSPECTION = "introspection"
 PEER_LOGIN = "peer_login"
 PEER_LIST = "peer_list"
 VERIFIER_ADAPTERS = "verifier_adapters"
+BA_SIGNIN = "betterauth_signin"
+BA_SIGNIN_MATCHED = "betterauth_signin_matched"
+BA_TOKEN = "betterauth_token"
+BA_READ_SHIPPED = "betterauth_read_shipped"
+BA_READ_LEAN = "betterauth_read_lean"
+BA_VERIFY_REPEAT = "betterauth_verify_repeat"
+BA_VERIFY_FIRST = "betterauth_verify_first"
 
 
 def make_report(jwks_seconds: int) -> Report:
@@ -114,4 +121,30 @@ def make_report(jwks_seconds: int) -> Report:
         "the ASGI middleware and the Litestar integration, ÷ the same framework's bare handler",
         "—",
     )
+    add_better_auth(report)
     return report
+
+
+def add_better_auth(report: Report) -> None:
+    """The system the platform replaces (tests/bench/betterauth_peer.py), ours ÷ it."""
+    target = "≥ 4 ×"
+    what = "Better Auth peer (Node, JWT plugin, rate limiter off):"
+    report.add(BA_SIGNIN, f"{what} sign-ins/s, each side's default password hash", target)
+    report.add(
+        BA_SIGNIN_MATCHED,
+        f"{what} sign-ins/s, ours at an Argon2id cost matched to its scrypt's CPU",
+        target,
+    )
+    report.add(BA_TOKEN, f"{what} token issuance, our refresh vs its /api/auth/token", target)
+    report.add(
+        BA_READ_SHIPPED,
+        f"{what} protected read of the caller's data, its getSession as shipped (signs a JWT)",
+        target,
+    )
+    report.add(
+        BA_READ_LEAN,
+        f"{what} protected read of the caller's data, getSession with disableSettingJwtHeader",
+        target,
+    )
+    report.add(BA_VERIFY_REPEAT, f"{what} bare verification of a token seen before", target)
+    report.add(BA_VERIFY_FIRST, f"{what} bare verification of a token not seen before", target)
