@@ -13,7 +13,9 @@ from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, Counter, Histogram,
 
 from kit.problems import problem_response
 
-ReadinessCheck = Callable[[], Awaitable[None]]
+# A check raises when its dependency is not usable (503); it may instead return a warning for
+# a dependency that is degraded but still lets the service do its work (said in the 200).
+ReadinessCheck = Callable[[], Awaitable[str | None]]
 CHECK_TIMEOUT_S = 2.0
 log = structlog.get_logger("health")
 
@@ -38,9 +40,12 @@ def observability_handlers(
     @get("/health/ready", include_in_schema=False)
     async def ready() -> Response[Any]:
         failing: list[str] = []
+        warnings: dict[str, str] = {}
         for name, check in readiness.items():
             try:
-                await asyncio.wait_for(check(), CHECK_TIMEOUT_S)
+                warning = await asyncio.wait_for(check(), CHECK_TIMEOUT_S)
+                if warning:
+                    warnings[name] = warning
             except Exception as error:  # any failure means not ready, and why is logged
                 log.warning("not_ready", dependency=name, error=type(error).__name__)
                 failing.append(name)
@@ -52,7 +57,10 @@ def observability_handlers(
                 headers={"Retry-After": "5"},
                 extra={"failing": failing},
             )
-        return Response({"status": "ok", "service": service, "checks": list(readiness)})
+        body: dict[str, Any] = {"status": "ok", "service": service, "checks": list(readiness)}
+        if warnings:
+            body["warnings"] = warnings
+        return Response(body)
 
     @get("/metrics", include_in_schema=False, sync_to_thread=False)
     def metrics(request: Request[Any, Any, Any]) -> Response[bytes]:

@@ -18,7 +18,7 @@ from todo_service.config import Settings
 from todo_service.resource.controller import ResourceMetadataController
 from todo_service.tasks.controller import TaskController, owner_of, task_uuid
 from todo_service.tasks.service import TaskService
-from token_verifier import JwksCache, TokenVerifier, VerifiedClaims
+from token_verifier import JwksCache, RevocationCache, TokenVerifier, VerifiedClaims
 from token_verifier.litestar import EXCEPTION_HANDLERS, bearer_auth
 
 PUBLIC_PATHS = ["^/health/", "^/metrics", "^/schema", "^/.well-known/oauth-protected-resource$"]
@@ -26,6 +26,10 @@ PUBLIC_PATHS = ["^/health/", "^/metrics", "^/schema", "^/.well-known/oauth-prote
 
 class KeysNotLoadedError(Exception):
     """Readiness: no verification key has been fetched yet."""
+
+
+class RevocationsStaleError(Exception):
+    """Readiness: the revocation list is older than its configured limit."""
 
 
 def create_app(settings: Settings | None = None) -> ServedApp:
@@ -39,14 +43,23 @@ def create_app(settings: Settings | None = None) -> ServedApp:
         max_refresh=settings.jwks_max_refresh,
         unknown_kid_cooldown=settings.jwks_cooldown,
     )
-    verifier = TokenVerifier(keys, issuer=settings.issuer, audience=settings.audience)
+    revocations = RevocationCache(
+        settings.revocation_url,
+        interval=settings.revocation_interval,
+        max_staleness=settings.revocation_max_staleness,
+    )
+    verifier = TokenVerifier(
+        keys, issuer=settings.issuer, audience=settings.audience, revocations=revocations
+    )
 
     @contextlib.asynccontextmanager
     async def lifespan(_: Litestar) -> AsyncIterator[None]:
         await keys.start()
+        await revocations.start()
         try:
             yield
         finally:
+            await revocations.close()
             await keys.close()
             await engine.dispose()
 
@@ -58,11 +71,23 @@ def create_app(settings: Settings | None = None) -> ServedApp:
         if not keys.ready:
             raise KeysNotLoadedError("no verification keys fetched yet")
 
+    async def revocations_ready() -> str | None:
+        """Stale is said, not failed: tokens are still verified with what is known — unless
+        TODO_REVOCATION_MAX_STALENESS makes the verifier refuse them, then this is not ready."""
+        limit = settings.revocation_max_staleness
+        if limit is not None and revocations.age > limit:
+            raise RevocationsStaleError(f"revocation list older than {limit} s")
+        return f"revocation list {revocations.age:.0f} s old" if revocations.stale else None
+
     return build_app(
         service="todo",
         title="Todo service",
         route_handlers=[TaskController, ResourceMetadataController],
-        readiness={"database": database_ready, "jwks": keys_ready},
+        readiness={
+            "database": database_ready,
+            "jwks": keys_ready,
+            "revocations": revocations_ready,
+        },
         extra_exception_handlers={
             **database_down_handlers(),
             **EXCEPTION_HANDLERS,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from urllib.parse import urlsplit, urlunsplit
 
 from kit.settings import ConfigError, Env
 
@@ -17,6 +18,10 @@ class Settings:
     jwks_cooldown: int = 30
     jwks_min_refresh: int = 30
     jwks_max_refresh: int = 3600
+    # The auth service's revocation list; unset: next to the JWKS (…/internal/revocations).
+    revocation_url: str = "http://127.0.0.1:8001/internal/revocations"
+    revocation_interval: float = 1.0
+    revocation_max_staleness: int | None = None
     # Where clients reach this service (the gateway): the RFC 9728 metadata URL is built on it.
     public_url: str = "http://127.0.0.1:8000"
     host: str = "127.0.0.1"
@@ -37,11 +42,19 @@ class Settings:
         if max_refresh < min_refresh:
             raise ConfigError("TODO_JWKS_MAX_REFRESH", "must not be below TODO_JWKS_MIN_REFRESH")
         issuer = env.url("TODO_ISSUER", cls.issuer, ("http", "https")).rstrip("/")
+        jwks_url = env.url("TODO_JWKS_URL", cls.jwks_url, ("http", "https"))
+        staleness = env.raw("TODO_REVOCATION_MAX_STALENESS")
         return cls(
             database_url=env.url(
                 "TODO_DATABASE_URL", cls.database_url, ("sqlite+aiosqlite", "postgresql+asyncpg")
             ),
-            jwks_url=env.url("TODO_JWKS_URL", cls.jwks_url, ("http", "https")),
+            jwks_url=jwks_url,
+            revocation_url=env.url(
+                "TODO_REVOCATION_URL", _beside(jwks_url, "/internal/revocations"), ("http", "https")
+            ),
+            revocation_max_staleness=(
+                None if staleness is None else env.positive_int("TODO_REVOCATION_MAX_STALENESS", 0)
+            ),
             issuer=issuer,
             public_url=env.url("TODO_PUBLIC_URL", issuer, ("http", "https")).rstrip("/"),
             audience=audience,
@@ -51,3 +64,9 @@ class Settings:
             host=env.str("TODO_HOST", "127.0.0.1"),
             port=env.port("TODO_PORT", 8002),
         )
+
+
+def _beside(url: str, path: str) -> str:
+    """The same scheme and host as `url`, at `path`."""
+    parts = urlsplit(url)
+    return urlunsplit((parts.scheme, parts.netloc, path, "", ""))

@@ -17,7 +17,7 @@ from token_verifier.errors import InsufficientScope, TokenRejected
 from token_verifier.jwks import JwksCache
 from token_verifier.keys import KeySource, StaticKeys, VerificationKey, import_jwks
 from token_verifier.refusals import Refusal, bearer_token, refusal_for
-from token_verifier.revocation import RevocationList
+from token_verifier.revocation import RevocationCache, RevocationList
 from token_verifier.verifier import (
     ANY_AUDIENCE,
     TokenVerifier,
@@ -34,6 +34,7 @@ __all__ = [
     "JwksCache",
     "KeySource",
     "Refusal",
+    "RevocationCache",
     "RevocationList",
     "StaticKeys",
     "TokenRejected",

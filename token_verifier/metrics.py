@@ -53,3 +53,20 @@ JWKS_KEYS: Gauge = (
 VERIFICATIONS = _counter(
     "token_verifier_verifications_total", "Access-token verifications by result", ["result"]
 )
+
+REVOCATION_FETCHES = _counter(
+    "token_verifier_revocation_fetches_total", "Revocation-list fetches by result", ["result"]
+)
+REVOCATION_AGE: Gauge = (
+    _client.Gauge(
+        "token_verifier_revocation_list_age_seconds",
+        "Seconds since the revocation list was last brought up to date",
+    )
+    if ENABLED
+    else _Uncounted()
+)
+REVOCATION_ENTRIES: Gauge = (
+    _client.Gauge("token_verifier_revocation_entries", "Revoked sessions and subjects held")
+    if ENABLED
+    else _Uncounted()
+)

@@ -7,15 +7,23 @@ otherwise); a client's token needs `tasks:read` to read anyone's and the route u
 
 # No `from __future__ import annotations`: FastAPI reads the routes' annotations at definition,
 # and `Claims` below is local to the factory.
+import contextlib
 import time
-from collections.abc import Callable
-from typing import Annotated
+from collections.abc import AsyncIterator, Callable
+from typing import Annotated, Any
 
 from fastapi import APIRouter, FastAPI, Request
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 
-from token_verifier import JwksCache, KeySource, TokenVerifier, VerifiedClaims, require_scope
+from token_verifier import (
+    JwksCache,
+    KeySource,
+    RevocationCache,
+    TokenVerifier,
+    VerifiedClaims,
+    require_scope,
+)
 from token_verifier.fastapi import EXCEPTION_HANDLERS, BearerAuth
 from token_verifier.metadata import resource_metadata, resource_metadata_url
 from token_verifier.refusals import PROBLEM_JSON
@@ -45,15 +53,33 @@ async def forbidden_response(_: Request, __: Exception) -> JSONResponse:
     return JSONResponse(body, status_code=403, media_type=PROBLEM_JSON)
 
 
+def _lifespan(keys: KeySource, revocations: RevocationCache | None) -> Any:
+    """Keys fetched (and the revocation list, when there is one) before the app serves."""
+
+    @contextlib.asynccontextmanager
+    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        async with contextlib.AsyncExitStack() as stack:
+            if isinstance(keys, JwksCache):
+                await stack.enter_async_context(keys)
+            if revocations is not None:
+                await stack.enter_async_context(revocations)
+            yield
+
+    return lifespan
+
+
 def create_app(
     keys: KeySource,
     *,
     issuer: str,
     audience: str,
     authorization_server: str,
+    revocations: RevocationCache | None = None,
     now: Callable[[], float] = time.time,
 ) -> FastAPI:
-    verifier = TokenVerifier(keys, issuer=issuer, audience=audience, now=now)
+    verifier = TokenVerifier(
+        keys, issuer=issuer, audience=audience, revocations=revocations, now=now
+    )
     auth = BearerAuth(verifier, realm=audience, resource_metadata=resource_metadata_url(RESOURCE))
     Claims = Annotated[VerifiedClaims, auth.require()]
     router = APIRouter(prefix="/api")
@@ -75,7 +101,7 @@ def create_app(
 
     app = FastAPI(
         title="reports",
-        lifespan=keys.lifespan if isinstance(keys, JwksCache) else None,
+        lifespan=_lifespan(keys, revocations),
         exception_handlers={**EXCEPTION_HANDLERS, Forbidden: forbidden_response},
     )
 

@@ -4,8 +4,7 @@ process of this module's own (it is stopped for the "auth down" rows).
 
 Client tokens with scopes are signed with that auth process's own active key (read from its
 database with its key-encryption key): the token a client-credentials grant will issue, down to
-the kid. Revoked sessions are not in the matrix yet: the revocation list is issue 23 (below, a
-strict xfail says so, and the seam is tested in test_adapters.py).
+the kid. Revoked sessions: a logout at the auth service reaches the package's revocation list.
 """
 
 from __future__ import annotations
@@ -29,11 +28,11 @@ from prometheus_client import REGISTRY
 
 from auth_service.config import decode_key_encryption_key
 from auth_service.keys.encryption import KeyEncryptor
-from tests.infra import ServiceProcess, new_key_encryption_key, start_service
+from tests.infra import ServiceProcess, async_wait_until, new_key_encryption_key, start_service
 from tests.security.forge import SigningKey, b64json, b64u, segment
 from tests.todo.conftest import User, register_user
 from tests.verifier.fastapi_service import create_app
-from token_verifier import JwksCache
+from token_verifier import JwksCache, RevocationCache
 
 ISSUER = "http://127.0.0.1:8000"
 AUDIENCE = "todo-api"
@@ -308,15 +307,25 @@ async def test_auth_down_stale_keys_served(
         process.stop()
 
 
-@pytest.mark.xfail(strict=True, reason="revocation reaching verifiers is issue 23, not built")
 async def test_revoked_session(auth: Auth) -> None:
+    """The session ends at the auth service; the package's revocation list refuses its access
+    token (verified and cached before) within the propagation bound."""
     user = register_user(auth.process, "revoked")
-    app, _ = reports(auth)
+    revocations = RevocationCache(f"{auth.process.url}/internal/revocations", interval=0.5)
+    app, _ = reports(auth, revocations=revocations)
     async with serving(app) as client:
+        summary = f"/api/{user.id}/summary"
+        assert (await client.get(summary, headers=bearer(user.access_token))).status_code == 200
         async with httpx.AsyncClient(base_url=auth.process.url) as http:
             logout = await http.post("/auth/logout", json={"refresh_token": user.refresh_token})
         assert logout.status_code == 204
-        response = await client.get(f"/api/{user.id}/summary", headers=bearer(user.access_token))
+
+        async def refused() -> bool:
+            response = await client.get(summary, headers=bearer(user.access_token))
+            return response.status_code == 401
+
+        await async_wait_until(refused, timeout=2.0, what="the revoked token to be refused")
+        response = await client.get(summary, headers=bearer(user.access_token))
         assert_refused(response, "token_revoked")
 
 
