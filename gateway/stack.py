@@ -74,6 +74,41 @@ def _migrate(service: Service, env: Mapping[str, str]) -> None:
     print(f"{service.name:<8}| migrations applied")
 
 
+TODO_CLIENT = "todo-service"
+
+
+def _auth_cli(env: Mapping[str, str], *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(  # noqa: S603 - our own interpreter and module, no shell
+        [sys.executable, "-m", "auth_service", *args],
+        env=env,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+
+
+def _provision_todo_client(env: dict[str, str]) -> None:
+    """The todo service reads account events as a client of its own (`events:read`): made on
+    the first run, given a new secret on each (the old one ends; nothing keeps it on disk)."""
+    if env.get("TODO_CLIENT_ID"):
+        return
+    import json
+
+    known = _auth_cli(env, "clients", "show", TODO_CLIENT, "--json").returncode == 0
+    args = (
+        ["clients", "rotate-secret", TODO_CLIENT, "--overlap", "0", "--json"]
+        if known
+        else ["clients", "create", TODO_CLIENT, "--scope", "events:read", "--secret", "--json"]
+    )
+    done = _auth_cli(env, *args)
+    if done.returncode != 0:
+        sys.stderr.write(f"todo's client could not be provisioned: {done.stderr}")
+        raise SystemExit(1)
+    env["TODO_CLIENT_ID"] = TODO_CLIENT
+    env["TODO_CLIENT_SECRET"] = json.loads(done.stdout)["client_secret"]
+    print(f"{'auth':<8}| client {TODO_CLIENT} ready (account events for the todo service)")
+
+
 def _wait_ready(service: Service, env: Mapping[str, str], process: subprocess.Popen[bytes]) -> None:
     deadline = time.monotonic() + READY_TIMEOUT_S
     url = f"{service.url(env)}/health/ready"
@@ -134,6 +169,7 @@ def main() -> int:
         return 1
     for service in (AUTH, TODO):
         _migrate(service, env)
+    _provision_todo_client(env)
     processes: list[subprocess.Popen[bytes]] = []
     stopping = threading.Event()
 

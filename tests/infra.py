@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import contextlib
+import json
 import os
 import secrets
 import signal
@@ -95,6 +96,29 @@ def _admin(sql: str) -> None:
 
     async def run() -> None:
         conn = await asyncpg.connect(PG_ADMIN_DSN, timeout=3)
+        try:
+            await conn.execute(sql)
+        finally:
+            await conn.close()
+
+    run_coroutine(run)
+
+
+def execute_sql(database_url: str, sql: str) -> None:
+    """One statement on a service's database (SQLite file or PostgreSQL), from a test."""
+    if database_url.startswith("sqlite"):
+        import sqlite3
+
+        with contextlib.closing(sqlite3.connect(database_url.split(":///", 1)[1])) as db:
+            db.execute(sql)
+            db.commit()
+        return
+    import asyncpg
+
+    dsn = database_url.replace("postgresql+asyncpg://", "postgresql://")
+
+    async def run() -> None:
+        conn = await asyncpg.connect(dsn, timeout=3)
         try:
             await conn.execute(sql)
         finally:
@@ -277,6 +301,20 @@ def start_service(
     return ServiceProcess(module, env=env, workdir=workdir, **kwargs).start()
 
 
+TODO_CLIENT = "todo-service"
+
+
+def todo_client(env: Mapping[str, str], workdir: Path) -> dict[str, str]:
+    """The todo service's own client (account events), as `make run` provisions it."""
+    created = run_cli(
+        "auth_service", "clients", "create", TODO_CLIENT, "--scope", "events:read", "--secret",
+        "--json", env=env, cwd=workdir,
+    )  # fmt: skip
+    assert created.returncode == 0, created.stderr
+    secret = json.loads(created.stdout)["client_secret"]
+    return {"TODO_CLIENT_ID": TODO_CLIENT, "TODO_CLIENT_SECRET": secret}
+
+
 @dataclass
 class Stack:
     """The three services as real processes: replicas of auth and todo behind one gateway."""
@@ -316,7 +354,11 @@ def start_stack(
         else ServiceProcess("auth_service", env=env, workdir=workdir, name=f"auth{i}").start()
         for i in range(auth_replicas)
     ]
-    todo_env = {"TODO_JWKS_URL": f"{auths[0].url}/.well-known/jwks.json", **env}
+    todo_env = {
+        "TODO_JWKS_URL": f"{auths[0].url}/.well-known/jwks.json",
+        **todo_client(env, workdir),
+        **env,
+    }
     todos = [
         start_service("todo_service", workdir, todo_env, name=f"todo{i}")
         if i == 0

@@ -2,25 +2,31 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 from collections.abc import AsyncIterator
 
+import structlog
 from litestar import Litestar
 from litestar.di import Provide
 from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 from kit.app import ServedApp, build_app
-from kit.database import create_engine, database_down_handlers
+from kit.database import create_engine, database_down_handlers, session_factory
 from kit.logs import configure_logging
 from kit.openapi import BEARER_SCHEME, security_schemes
 from kit.settings import load_or_exit
+from todo_service.accounts.consumer import AccountEventConsumer
 from todo_service.config import Settings
 from todo_service.resource.controller import ResourceMetadataController
 from todo_service.tasks.controller import TaskController, owner_of, task_uuid
 from todo_service.tasks.service import TaskService
 from token_verifier import JwksCache, RevocationCache, TokenVerifier, VerifiedClaims
+from token_verifier.client_credentials import ClientCredentials
 from token_verifier.litestar import EXCEPTION_HANDLERS, bearer_auth
 
+log = structlog.get_logger("todo")
 PUBLIC_PATHS = ["^/health/", "^/metrics", "^/schema", "^/.well-known/oauth-protected-resource$"]
 
 
@@ -30,6 +36,19 @@ class KeysNotLoadedError(Exception):
 
 class RevocationsStaleError(Exception):
     """Readiness: the revocation list is older than its configured limit."""
+
+
+def _account_events(settings: Settings, engine: AsyncEngine) -> AccountEventConsumer | None:
+    if settings.client_id is None or settings.client_secret is None:
+        log.warning("account_events_off", reason="TODO_CLIENT_ID and TODO_CLIENT_SECRET unset")
+        return None
+    auth = ClientCredentials(
+        settings.token_url,
+        client_id=settings.client_id,
+        client_secret=settings.client_secret,
+        scope="events:read",
+    )
+    return AccountEventConsumer(session_factory(engine), settings.events_url, auth)
 
 
 def create_app(settings: Settings | None = None) -> ServedApp:
@@ -52,13 +71,21 @@ def create_app(settings: Settings | None = None) -> ServedApp:
         keys, issuer=settings.issuer, audience=settings.audience, revocations=revocations
     )
 
+    consumer = _account_events(settings, engine)
+
     @contextlib.asynccontextmanager
     async def lifespan(_: Litestar) -> AsyncIterator[None]:
         await keys.start()
         await revocations.start()
+        following = asyncio.create_task(consumer.run_forever()) if consumer else None
         try:
             yield
         finally:
+            if following is not None:
+                following.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await following
+                await consumer.close()  # type: ignore[union-attr]
             await revocations.close()
             await keys.close()
             await engine.dispose()
@@ -70,6 +97,13 @@ def create_app(settings: Settings | None = None) -> ServedApp:
     async def keys_ready() -> None:
         if not keys.ready:
             raise KeysNotLoadedError("no verification keys fetched yet")
+
+    async def account_events_ready() -> str | None:
+        if consumer is None:
+            return "no client credentials (TODO_CLIENT_ID): deleted accounts' tasks stay"
+        if consumer.age > 60:
+            return f"account events not read for {consumer.age:.0f} s"
+        return None
 
     async def revocations_ready() -> str | None:
         """Stale is said, not failed: tokens are still verified with what is known — unless
@@ -87,6 +121,7 @@ def create_app(settings: Settings | None = None) -> ServedApp:
             "database": database_ready,
             "jwks": keys_ready,
             "revocations": revocations_ready,
+            "account_events": account_events_ready,
         },
         extra_exception_handlers={
             **database_down_handlers(),

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from urllib.parse import urlsplit, urlunsplit
 
 from kit.settings import ConfigError, Env
@@ -21,6 +21,11 @@ class Settings:
     # The auth service's revocation list; unset: next to the JWKS (…/internal/revocations).
     revocation_url: str = "http://127.0.0.1:8001/internal/revocations"
     revocation_interval: float = 1.0
+    # Account events (a deleted account's tasks go), read with this service's own client.
+    events_url: str = "http://127.0.0.1:8001/internal/events"
+    token_url: str = "http://127.0.0.1:8001/oauth/token"  # noqa: S105 - a URL
+    client_id: str | None = None
+    client_secret: str | None = field(default=None, repr=False)
     revocation_max_staleness: int | None = None
     # Where clients reach this service (the gateway): the RFC 9728 metadata URL is built on it.
     public_url: str = "http://127.0.0.1:8000"
@@ -52,6 +57,14 @@ class Settings:
             revocation_url=env.url(
                 "TODO_REVOCATION_URL", _beside(jwks_url, "/internal/revocations"), ("http", "https")
             ),
+            events_url=env.url(
+                "TODO_EVENTS_URL", _beside(jwks_url, "/internal/events"), ("http", "https")
+            ),
+            token_url=env.url(
+                "TODO_TOKEN_URL", _beside(jwks_url, "/oauth/token"), ("http", "https")
+            ),
+            client_id=env.optional_str("TODO_CLIENT_ID"),
+            client_secret=_client_secret(env),
             revocation_max_staleness=(
                 None if staleness is None else env.positive_int("TODO_REVOCATION_MAX_STALENESS", 0)
             ),
@@ -70,3 +83,12 @@ def _beside(url: str, path: str) -> str:
     """The same scheme and host as `url`, at `path`."""
     parts = urlsplit(url)
     return urlunsplit((parts.scheme, parts.netloc, path, "", ""))
+
+
+def _client_secret(env: Env) -> str | None:
+    secret = env.optional_str("TODO_CLIENT_SECRET")
+    if (secret is None) != (env.optional_str("TODO_CLIENT_ID") is None):
+        raise ConfigError(
+            "TODO_CLIENT_SECRET", "set TODO_CLIENT_ID and TODO_CLIENT_SECRET together"
+        )
+    return secret

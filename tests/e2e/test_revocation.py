@@ -1,11 +1,15 @@
-"""Ending a session reaches every verifier within seconds: each way a session ends, its access
+"""What ends at the auth service ends everywhere. Ending a session reaches every verifier within
+seconds: each way a session ends, its access
 token is refused by two todo replicas (and through the gateway) within the contract's 2 s, on
 both storage modes, with no call to the auth service per request. And a verifier that cannot
 reach the auth service keeps serving and says so, or refuses once the list is too old when
-told to, and recovers by itself."""
+told to, and recovers by itself. A deleted account's tasks go from the todo service (its
+account-events consumer), also when the todo service was down at the time, and a second
+delivery of the same events is harmless."""
 
 from __future__ import annotations
 
+import json
 import secrets
 import time
 from collections.abc import Iterator
@@ -18,6 +22,7 @@ import pytest
 from tests.infra import (
     RedisSpace,
     Stack,
+    execute_sql,
     fresh_postgres_database,
     new_key_encryption_key,
     run_cli,
@@ -220,10 +225,103 @@ def test_a_verifier_without_its_auth_service(tmp_path: Path) -> None:
         auth.start()
         wait_until(lambda: status(strict) == 200, timeout=15, what="the strict verifier to recover")
         wait_until(
-            lambda: "warnings" not in httpx.get(f"{lenient.url}/health/ready").json(),
+            lambda: (
+                "revocations"
+                not in httpx.get(f"{lenient.url}/health/ready").json().get("warnings", {})
+            ),
             timeout=15,
             what="readiness to be clean again",
         )
     finally:
         for process in (strict, lenient, auth):
             process.stop()
+
+
+def todo_database(stack: Stack) -> str:
+    return (
+        stack.env.get("TODO_DATABASE_URL")
+        or f"sqlite+aiosqlite:///{stack.workdir / '.data' / 'todo.db'}"
+    )
+
+
+def rewind_cursor(stack: Stack) -> None:
+    """As if no event had been recorded as handled: they are all delivered again."""
+    execute_sql(todo_database(stack), "UPDATE event_cursors SET position = 0")
+
+
+def tasks_of(stack: Stack, reader: dict[str, str], user_id: str) -> int:
+    answer = httpx.get(f"{stack.todos[0].url}/api/{user_id}/tasks", headers=reader)
+    assert answer.status_code == 200, answer.text
+    return int(answer.json()["total"])
+
+
+def test_a_deleted_accounts_tasks_go_everywhere(stack: Stack) -> None:
+    created = run_cli(
+        "auth_service", "clients", "create", f"reader-{secrets.token_hex(3)}", "--scope",
+        "tasks:read", "--secret", "--json", env=stack.env, cwd=stack.workdir,
+    )  # fmt: skip
+    credentials = json.loads(created.stdout)
+    token = httpx.post(
+        f"{stack.url}/oauth/token",
+        data={"grant_type": "client_credentials"},
+        auth=(credentials["client_id"], credentials["client_secret"]),
+    ).json()["access_token"]
+    reader = bearer(token)
+
+    def with_tasks(count: int) -> dict[str, Any]:
+        person = sign_in(stack)
+        for number in range(count):
+            made = httpx.post(
+                f"{stack.url}/api/{person['user']['id']}/tasks",
+                json={"title": f"task {number}"},
+                headers=bearer(person["access_token"]),
+            )
+            assert made.status_code == 201
+        return person
+
+    def close(person: dict[str, Any]) -> None:
+        answer = httpx.request(
+            "DELETE", f"{stack.url}/auth/me", json={"current_password": PASSWORD},
+            headers=bearer(person["access_token"]),
+        )  # fmt: skip
+        assert answer.status_code == 204
+
+    staying, leaving = with_tasks(2), with_tasks(3)
+    assert tasks_of(stack, reader, leaving["user"]["id"]) == 3
+    close(leaving)
+    wait_until(
+        lambda: tasks_of(stack, reader, leaving["user"]["id"]) == 0,
+        timeout=60,
+        what="the deleted account's tasks to go",
+    )
+    # The todo service down while an account closes: its tasks go once it is back.
+    away = with_tasks(2)
+    for todo in stack.todos:
+        todo.stop()
+    close(away)
+    for todo in stack.todos:
+        todo.start()
+    wait_until(
+        lambda: tasks_of(stack, reader, away["user"]["id"]) == 0,
+        timeout=60,
+        what="tasks of an account closed while the todo service was down to go",
+    )
+    # Delivered again from the start (both deletions above at least): nothing else changes.
+    before = _handled(stack, "user.deleted")
+    rewind_cursor(stack)
+    wait_until(
+        lambda: _handled(stack, "user.deleted") >= before + 2,
+        timeout=30,
+        what="the events to be delivered again",
+    )
+    assert tasks_of(stack, reader, staying["user"]["id"]) == 2
+
+
+def _handled(stack: Stack, kind: str) -> float:
+    """Account events of `kind` handled by the todo replicas together (their metrics)."""
+    total = 0.0
+    for todo in stack.todos:
+        for line in httpx.get(f"{todo.url}/metrics").text.splitlines():
+            if line.startswith(f'todo_account_events_total{{type="{kind}"}}'):
+                total += float(line.split()[-1])
+    return total
