@@ -49,15 +49,6 @@ def test_scrypt_parameters_refuses_what_it_cannot_read() -> None:
         scrypt_parameters("const config = { N: 16384, r: 16, p: 1 };")
 
 
-def test_installed_source_when_present() -> None:
-    """When the peer is installed, the parser reads the real file (the default the bench
-    states); skipped, saying so, when `npm ci` has not run here."""
-    source = PEER_DIR / SCRYPT_SOURCE
-    if not source.exists():
-        pytest.skip(f"{source} not installed (make bench runs npm ci)")
-    assert scrypt_parameters(source.read_text()).n >= 2**14
-
-
 def test_matched_memory_scales_and_rounds_to_mebibytes() -> None:
     assert matched_memory_kib(19456, 0.020, 0.100) == 97280
     assert matched_memory_kib(19456, 0.020, 0.020) == 19456
