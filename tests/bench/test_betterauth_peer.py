@@ -6,8 +6,6 @@ from __future__ import annotations
 import pytest
 
 from tests.bench.betterauth_peer import (
-    PEER_DIR,
-    SCRYPT_SOURCE,
     matched_memory_kib,
     node_major,
     scrypt_parameters,
