@@ -63,7 +63,7 @@ class Settings:
             token_url=env.url(
                 "TODO_TOKEN_URL", _beside(jwks_url, "/oauth/token"), ("http", "https")
             ),
-            client_id=env.optional_str("TODO_CLIENT_ID"),
+            client_id=env.optional_str("TODO_CLIENT_ID") if _client_secret(env) else None,
             client_secret=_client_secret(env),
             revocation_max_staleness=(
                 None if staleness is None else env.positive_int("TODO_REVOCATION_MAX_STALENESS", 0)

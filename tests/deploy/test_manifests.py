@@ -66,6 +66,9 @@ KEEP_DEFAULT: dict[str, set[str]] = {
         "AUTH_HASH_QUEUE",
         # Key prefix in Redis: only needed when several deployments share one Redis.
         "AUTH_REDIS_PREFIX",
+        # The first-party client's id (`todo-app`) and the audit log's 90-day retention.
+        "AUTH_FIRST_PARTY_CLIENT_ID",
+        "AUTH_AUDIT_RETENTION",
     },
     "todo": {
         # JWKS cache: refreshed within 30 s–1 h as the auth service's Cache-Control says, and
@@ -73,6 +76,12 @@ KEEP_DEFAULT: dict[str, set[str]] = {
         "TODO_JWKS_COOLDOWN",
         "TODO_JWKS_MIN_REFRESH",
         "TODO_JWKS_MAX_REFRESH",
+        # Derived from TODO_JWKS_URL (the same host) and TODO_ISSUER; no staleness limit.
+        "TODO_REVOCATION_URL",
+        "TODO_EVENTS_URL",
+        "TODO_TOKEN_URL",
+        "TODO_PUBLIC_URL",
+        "TODO_REVOCATION_MAX_STALENESS",
     },
     "gateway": {
         # Upstream timeouts (2 s connect, 15 s read) suit both deployments.
