@@ -26,7 +26,7 @@ from token_verifier.verifier import (
     require_scopes,
 )
 
-__version__ = "0.2.0"
+__version__ = "0.3.0"
 
 __all__ = [
     "ANY_AUDIENCE",

@@ -10,15 +10,13 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import re
 import time
-from collections.abc import AsyncIterator, Callable
-from types import TracebackType
-from typing import Any
+from collections.abc import Callable
 
 import httpx
 
+from token_verifier.background import BackgroundDocument
 from token_verifier.keys import VerificationKey, import_jwks
 from token_verifier.log import get_logger
 from token_verifier.metrics import JWKS_FETCHES, JWKS_KEYS
@@ -28,7 +26,7 @@ _MAX_AGE = re.compile(r"max-age=(\d+)")
 log = get_logger("token_verifier")
 
 
-class JwksCache:
+class JwksCache(BackgroundDocument):
     def __init__(
         self,
         url: str,
@@ -41,9 +39,8 @@ class JwksCache:
         retry_after_failure: float = 5.0,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
+        super().__init__(client, timeout)
         self._url = url
-        self._own_client = client is None
-        self._client = client or httpx.AsyncClient(timeout=httpx.Timeout(timeout))
         self._min_refresh = min_refresh
         self._max_refresh = max_refresh
         self._cooldown = unknown_kid_cooldown
@@ -55,7 +52,6 @@ class JwksCache:
         self._last_attempt = float("-inf")
         self._refresh_in = min_refresh
         self._inflight: asyncio.Task[bool] | None = None
-        self._background: asyncio.Task[None] | None = None
 
     @property
     def generation(self) -> int:
@@ -70,37 +66,8 @@ class JwksCache:
     def age(self) -> float | None:
         return None if self._fetched_at is None else self._clock() - self._fetched_at
 
-    async def start(self) -> None:
-        """First fetch (a failure is logged, not fatal: readiness says so), then the loop."""
+    async def _first_fetch(self) -> None:
         await self.refresh("start")
-        self._background = asyncio.create_task(self._refresh_forever())
-
-    async def __aenter__(self) -> JwksCache:
-        await self.start()
-        return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        traceback: TracebackType | None,
-    ) -> None:
-        await self.close()
-
-    @contextlib.asynccontextmanager
-    async def lifespan(self, _app: Any = None) -> AsyncIterator[None]:
-        """`FastAPI(lifespan=keys.lifespan)`, `Starlette(lifespan=…)`, `Litestar(lifespan=[…])`:
-        the first fetch before the app serves, the background refresh until it stops."""
-        async with self:
-            yield
-
-    async def close(self) -> None:
-        if self._background is not None:
-            self._background.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._background
-        if self._own_client:
-            await self._client.aclose()
 
     async def key_for(self, kid: str) -> VerificationKey | None:
         key = self._keys.get(kid)

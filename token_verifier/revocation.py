@@ -18,15 +18,14 @@ recovers by itself with the next good answer.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import math
 import time
-from collections.abc import AsyncIterator, Callable
-from types import TracebackType
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, Protocol
 
 import httpx
 
+from token_verifier.background import BackgroundDocument
 from token_verifier.errors import TokenRejected
 from token_verifier.log import get_logger
 from token_verifier.metrics import REVOCATION_AGE, REVOCATION_ENTRIES, REVOCATION_FETCHES
@@ -45,7 +44,7 @@ class RevocationList(Protocol):
         ...
 
 
-class RevocationCache:
+class RevocationCache(BackgroundDocument):
     """A RevocationList kept up to date from the auth service."""
 
     def __init__(
@@ -61,9 +60,8 @@ class RevocationCache:
     ) -> None:
         if interval <= 0 or (max_staleness is not None and max_staleness <= interval):
             raise ValueError("interval > 0, and max_staleness (when set) above it")
+        super().__init__(client, timeout)
         self._url = url
-        self._own_client = client is None
-        self._client = client or httpx.AsyncClient(timeout=httpx.Timeout(timeout))
         self._interval = interval
         self._max_staleness = max_staleness
         self._clock = clock
@@ -72,7 +70,6 @@ class RevocationCache:
         self._subjects: dict[str, tuple[float, float]] = {}  # sub → (before, until)
         self._cursor = "0"
         self._updated_at: float | None = None
-        self._background: asyncio.Task[None] | None = None
 
     @property
     def age(self) -> float:
@@ -140,37 +137,11 @@ class RevocationCache:
         self._sessions = {sid: until for sid, until in self._sessions.items() if until > now}
         self._subjects = {sub: cut for sub, cut in self._subjects.items() if cut[1] > now}
 
-    async def start(self) -> None:
-        """The whole live list first (a failure is logged: `age` says so), then the loop."""
+    async def _first_fetch(self) -> None:
+        """The whole live list (a failure is logged: `age` says so)."""
         await self.refresh()
-        self._background = asyncio.create_task(self._refresh_forever())
 
     async def _refresh_forever(self) -> None:
         while True:
             await asyncio.sleep(self._interval)
             await self.refresh()
-
-    async def close(self) -> None:
-        if self._background is not None:
-            self._background.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._background
-        if self._own_client:
-            await self._client.aclose()
-
-    async def __aenter__(self) -> RevocationCache:
-        await self.start()
-        return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        traceback: TracebackType | None,
-    ) -> None:
-        await self.close()
-
-    @contextlib.asynccontextmanager
-    async def lifespan(self, _app: Any = None) -> AsyncIterator[None]:
-        async with self:
-            yield

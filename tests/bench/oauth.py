@@ -52,31 +52,11 @@ def _form_script(body: str, authorization: str) -> str:
 
 def _lines_script(path: Path, request_path: str) -> str:
     """Each request posts the next line of the file as a form body (each line used once)."""
-    return f"""
-local counter = 0
-function setup(thread)
-  thread:set("tid", counter)
-  counter = counter + 1
-end
-function init(args)
-  nthreads = tonumber(args[1])
-end
-local bodies = nil
-local index = 0
-function request()
-  if bodies == nil then
-    bodies = {{}}
-    local line_no = 0
-    for line in io.lines({wrk.lua_string(str(path))}) do
-      if line_no % nthreads == tid then table.insert(bodies, line) end
-      line_no = line_no + 1
-    end
-  end
-  index = index + 1
-  return wrk.format("POST", {wrk.lua_string(request_path)},
-    {{["Content-Type"] = "application/x-www-form-urlencoded"}}, bodies[index] or "exhausted=1")
-end
-"""
+    return wrk.each_line_once(
+        path,
+        f"""wrk.format("POST", {wrk.lua_string(request_path)},
+    {{["Content-Type"] = "application/x-www-form-urlencoded"}}, line)""",
+    )
 
 
 def _assertion_file(path: Path, client_id: str, key: ECKey, count: int) -> Path:

@@ -45,10 +45,10 @@ def post_script(body: str, content_type: str) -> str:
     )
 
 
-def refresh_script(token_file: Path) -> str:
-    """Each request rotates the next token of the file, never one used before: thread k of n
-    (n is the script's argument) takes lines k, k+n, k+2n… Past the end it sends a dead token
-    (a 401, counted as an error)."""
+def each_line_once(path: Path, request_lua: str) -> str:
+    """Each request uses the next line of the file, never one used before: thread k of n (n is
+    the script's argument) takes lines k, k+n, k+2n… `request_lua` is a Lua expression of
+    `line` (past the end, "exhausted") giving the request."""
     return f"""
 local counter = 0
 function setup(thread)
@@ -58,23 +58,32 @@ end
 function init(args)
   nthreads = tonumber(args[1])
 end
-local tokens = nil
+local lines = nil
 local index = 0
 function request()
-  if tokens == nil then
-    tokens = {{}}
+  if lines == nil then
+    lines = {{}}
     local line_no = 0
-    for line in io.lines({lua_string(str(token_file))}) do
-      if line_no % nthreads == tid then table.insert(tokens, line) end
+    for line in io.lines({lua_string(str(path))}) do
+      if line_no % nthreads == tid then table.insert(lines, line) end
       line_no = line_no + 1
     end
   end
   index = index + 1
-  local token = tokens[index] or "exhausted"
-  return wrk.format("POST", "/auth/refresh", {{["Content-Type"] = "application/json"}},
-    '{{"refresh_token":"' .. token .. '"}}')
+  local line = lines[index] or "exhausted"
+  return {request_lua}
 end
 """
+
+
+def refresh_script(token_file: Path) -> str:
+    """Every request rotates a refresh token never presented before (past the end a dead
+    token: a 401, counted as an error)."""
+    return each_line_once(
+        token_file,
+        """wrk.format("POST", "/auth/refresh", {["Content-Type"] = "application/json"},
+    '{"refresh_token":"' .. line .. '"}')""",
+    )
 
 
 @dataclass(frozen=True)
