@@ -32,6 +32,8 @@ from tests.infra import (
 )
 
 PASSWORD = "correct horse battery staple"
+# Real stacks of processes: make test runs them, make test-fast leaves them out.
+pytestmark = pytest.mark.slow
 PROPAGATION_S = 2.0  # the contract's bound (p99); make bench measures the distribution
 
 

@@ -29,6 +29,8 @@ from tests.infra import (
 )
 
 PASSWORD = "correct horse battery staple"
+# Real stacks of processes: make test runs them, make test-fast leaves them out.
+pytestmark = pytest.mark.slow
 
 
 @pytest.fixture(scope="module", params=["embedded", "postgres+redis"])
