@@ -111,22 +111,25 @@ def client(scope: str) -> str:
     return KEY.sign({}, claims_for("reports-job", sid=..., client_id="reports-job", scope=scope))
 
 
-AUTHORIZATIONS: dict[str, bytes | None] = {
-    "missing": None,
-    "empty": b"",
-    "basic": b"Basic YWRhOnNlY3JldA==",
-    "bearer only": b"Bearer",
-    "garbage": b"Bearer not.a.token",
-    "nul": b"Bearer ey\x00J.x.y",
-    "control": b"Bearer \x1b[31m.\x07.\x7f",
-    "latin-1": b"Bearer \xff\xfe.\xc3\xa9.\xed\xa0\x80",  # and a lone surrogate's UTF-8 form
-    "huge": b"Bearer " + b"a" * 100_000,
-    "wrong type": b'Bearer {"sub": 1}',
-    "expired": f"Bearer {person(exp=int(time.time()) - 3600, iat=0, nbf=0)}".encode(),
-    "person, no scope": f"Bearer {person()}".encode(),
-    "client, other scope": f"Bearer {client('tasks:write')}".encode(),
-    "client, scope": f"Bearer {client('tasks:read tasks:write')}".encode(),
-}
+def authorizations() -> dict[str, bytes | None]:
+    """Made when a test runs, not at import: the tokens' lifetimes start then (a whole suite
+    can take longer than an access token lives)."""
+    return {
+        "missing": None,
+        "empty": b"",
+        "basic": b"Basic YWRhOnNlY3JldA==",
+        "bearer only": b"Bearer",
+        "garbage": b"Bearer not.a.token",
+        "nul": b"Bearer ey\x00J.x.y",
+        "control": b"Bearer \x1b[31m.\x07.\x7f",
+        "latin-1": b"Bearer \xff\xfe.\xc3\xa9.\xed\xa0\x80",  # and a lone surrogate's UTF-8 form
+        "huge": b"Bearer " + b"a" * 100_000,
+        "wrong type": b'Bearer {"sub": 1}',
+        "expired": f"Bearer {person(exp=int(time.time()) - 3600, iat=0, nbf=0)}".encode(),
+        "person, no scope": f"Bearer {person()}".encode(),
+        "client, other scope": f"Bearer {client('tasks:write')}".encode(),
+        "client, scope": f"Bearer {client('tasks:read tasks:write')}".encode(),
+    }
 
 
 async def answer(app: Any, authorization: bytes | None) -> tuple[int, str, Any, str | None]:
@@ -142,10 +145,10 @@ async def answer(app: Any, authorization: bytes | None) -> tuple[int, str, Any, 
     )
 
 
-@pytest.mark.parametrize("case", list(AUTHORIZATIONS))
+@pytest.mark.parametrize("case", list(authorizations()))
 async def test_every_adapter_answers_alike(case: str) -> None:
     answers = {
-        name: await answer(build(), AUTHORIZATIONS[case]) for name, build in ADAPTERS.items()
+        name: await answer(build(), authorizations()[case]) for name, build in ADAPTERS.items()
     }
     status, content_type, body, challenge = answers["asgi"]
     assert answers == dict.fromkeys(ADAPTERS, answers["asgi"]), answers
